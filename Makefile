@@ -1,0 +1,30 @@
+# `make repro` and `make test` are all a fresh machine needs: both create .venv on first use.
+VENV ?= .venv
+BIN := $(VENV)/bin
+SETUP_STAMP := $(VENV)/.setup-complete
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Stage commands in dvc.yaml (python, horovodrun) resolve to the project environment.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup repro test bench dag clean-venv
+
+setup: $(SETUP_STAMP)
+
+# Re-runs only when the pinned dependencies or the install script change.
+$(SETUP_STAMP): pyproject.toml scripts/setup_env.sh
+	VENV=$(VENV) bash scripts/setup_env.sh
+
+repro: $(SETUP_STAMP)
+	$(BIN)/dvc repro
+
+test: $(SETUP_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(SETUP_STAMP)
+	$(BIN)/python bench/extract.py
+
+dag: $(SETUP_STAMP)
+	$(BIN)/dvc dag
+
+clean-venv:
+	rm -rf $(VENV)

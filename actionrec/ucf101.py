@@ -1,0 +1,170 @@
+"""UCF101 naming, class index and the official train/test split rule.
+
+Layout every data source produces (the official one)::
+
+    <root>/<Class>/v_<Class>_gGG_cCC.<ext>
+    <root>/ucfTrainTestlist/classInd.txt             "1 ApplyEyeMakeup" ...
+    <root>/ucfTrainTestlist/trainlist0k.txt          "<Class>/<file> <label>"
+    <root>/ucfTrainTestlist/testlist0k.txt           "<Class>/<file>"
+
+Labels always come from classInd and the *folder* name, never from the file name: the
+official lists contain ``HandstandPushups/v_HandStandPushups_g01_c01.avi``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from actionrec.errors import DataError, ParamError
+
+LISTS_DIR = "ucfTrainTestlist"
+SPLITS = (1, 2, 3)
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
+_NAME_RE = re.compile(r"^v_(?P<cls>.+)_g(?P<group>\d+)_c(?P<clip>\d+)\.[A-Za-z0-9]+$")
+
+
+def official_lists_dir() -> Path:
+    """The official UCF101 split lists shipped with the package."""
+    return Path(str(resources.files("actionrec") / "resources" / LISTS_DIR))
+
+
+@dataclass(frozen=True)
+class Video:
+    path: str  # relative to the dataset root, "<Class>/<file>"
+    class_name: str
+    label: int  # 0-based
+    group: int
+    clip: int
+    split: str  # "train" | "test"
+
+
+def parse_video_name(filename: str) -> tuple[str, int, int]:
+    """``v_ApplyEyeMakeup_g08_c01.avi`` -> ("ApplyEyeMakeup", 8, 1)."""
+    match = _NAME_RE.match(Path(filename).name)
+    if not match:
+        raise DataError(f"{filename}: not a UCF101 video name (expected v_<Class>_gGG_cCC.<ext>)")
+    return match["cls"], int(match["group"]), int(match["clip"])
+
+
+def test_groups(split: int) -> range:
+    """Official rule: split k tests on groups 7k-6 .. 7k (same actor/background never on both sides)."""
+    if split not in SPLITS:
+        raise ParamError("data.split", split, "one of 1, 2, 3")
+    return range(7 * split - 6, 7 * split + 1)
+
+
+def _read_lines(path: Path) -> list[str]:
+    # The official files use CRLF; splitlines() handles both.
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_class_index(lists_dir: Path) -> list[str]:
+    """Class names ordered by their 1-based index in classInd.txt."""
+    path = Path(lists_dir) / "classInd.txt"
+    if not path.is_file():
+        raise DataError(f"{path}: class index not found")
+    entries = {}
+    for line_no, line in enumerate(_read_lines(path), 1):
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise DataError(f"{path}:{line_no}: expected '<index> <ClassName>', got {line!r}")
+        entries[int(parts[0])] = parts[1]
+    if sorted(entries) != list(range(1, len(entries) + 1)):
+        raise DataError(f"{path}: class indices must run 1..{len(entries)} without gaps")
+    return [entries[i] for i in sorted(entries)]
+
+
+def read_split_list(lists_dir: Path, kind: str, split: int) -> list[str]:
+    """Relative video paths of ``trainlist0k``/``testlist0k`` (labels in the train list are ignored)."""
+    test_groups(split)  # validates split
+    path = Path(lists_dir) / f"{kind}list0{split}.txt"
+    if not path.is_file():
+        raise DataError(f"{path}: split list not found")
+    return [line.split()[0] for line in _read_lines(path)]
+
+
+def write_lists(root: Path, classes: list[str], videos: list[str]) -> None:
+    """Write classInd and all three train/test lists for ``videos`` (relative paths) by the group rule."""
+    out = Path(root) / LISTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    label_of = {name: i + 1 for i, name in enumerate(classes)}
+    (out / "classInd.txt").write_text("".join(f"{i} {name}\r\n" for name, i in label_of.items()))
+    for split in SPLITS:
+        held_out = test_groups(split)
+        train, test = [], []
+        for rel in sorted(videos):
+            _, group, _ = parse_video_name(rel)
+            class_name = rel.split("/")[0]
+            (test if group in held_out else train).append((rel, label_of[class_name]))
+        (out / f"trainlist0{split}.txt").write_text("".join(f"{r} {lbl}\r\n" for r, lbl in train))
+        (out / f"testlist0{split}.txt").write_text("".join(f"{r}\r\n" for r, _ in test))
+
+
+def find_videos(root: Path) -> list[str]:
+    """Relative paths ``<Class>/<file>`` of every video file one level below ``root``."""
+    root = Path(root)
+    return sorted(
+        f"{p.parent.name}/{p.name}"
+        for p in root.glob("*/*")
+        if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and p.parent.name != LISTS_DIR
+    )
+
+
+def index_dataset(root: Path, split: int) -> list[Video]:
+    """Every video listed in split ``split`` of the dataset at ``root``, with labels from classInd.
+
+    Videos listed but missing on disk are an error naming them (a silently shrunk test set
+    would make accuracies incomparable); files on disk that no list mentions are ignored.
+    """
+    root = Path(root)
+    lists_dir = root / LISTS_DIR
+    classes = read_class_index(lists_dir)
+    label_of = {name: i for i, name in enumerate(classes)}
+    videos: list[Video] = []
+    missing: list[str] = []
+    for kind in ("train", "test"):
+        for rel in read_split_list(lists_dir, kind, split):
+            class_name = rel.split("/")[0]
+            if class_name not in label_of:
+                raise DataError(f"{lists_dir}/{kind}list0{split}.txt: {rel}: class {class_name!r} is not in classInd.txt")
+            if not (root / rel).exists():
+                missing.append(rel)
+                continue
+            _, group, clip = parse_video_name(rel)
+            videos.append(Video(rel, class_name, label_of[class_name], group, clip, kind))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise DataError(f"{root}: {len(missing)} videos in the split lists are missing on disk: {shown}")
+    return videos
+
+
+def select_videos(
+    videos: list[str], classes: list[str], wanted: list[str] | None, fraction: float, seed: int
+) -> tuple[list[str], list[str]]:
+    """Apply ``data.classes`` and ``data.fraction``: returns (classes kept, videos kept).
+
+    The fraction is taken per class (stratified, at least one video each) and is deterministic
+    under ``seed``: the same videos for the same seed, whatever other classes are selected.
+    """
+    if wanted:
+        unknown = sorted(set(wanted) - set(classes))
+        if unknown:
+            raise ParamError("data.classes", unknown, f"names from classInd.txt, e.g. {classes[:5]}")
+        classes = [c for c in classes if c in set(wanted)]
+    if not 0 < fraction <= 1:
+        raise ParamError("data.fraction", fraction, "a number in (0, 1]")
+    by_class: dict[str, list[str]] = defaultdict(list)
+    for rel in videos:
+        by_class[rel.split("/")[0]].append(rel)
+    kept: list[str] = []
+    for name in classes:
+        members = sorted(by_class.get(name, []))
+        if fraction < 1:
+            members = sorted(random.Random(f"{seed}-{name}").sample(members, max(1, round(len(members) * fraction))))
+        kept.extend(members)
+    return classes, kept

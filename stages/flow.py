@@ -1,0 +1,26 @@
+"""flow: dense optical flow of the sampled frames (data/frames) into data/flow for the two-stream model."""
+
+from pathlib import Path
+
+from actionrec import cli, config
+from actionrec.errors import ParamError
+from actionrec.flow import METHODS, build_flow_store
+
+
+def main() -> None:
+    params = config.load_params()
+    bound = config.get(params, "flow.bound")
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or bound <= 0:
+        raise ParamError("flow.bound", bound, "a positive number of pixels")
+    summary = build_flow_store(
+        Path("data/frames"),
+        Path("data/flow"),
+        method=config.choice(params, "flow.method", METHODS),
+        bound=float(bound),
+        workers=config.workers(params, "flow.workers"),
+    )
+    print(f"flow: {summary['videos']} videos ({summary['method']}, bound {summary['bound']})")
+
+
+if __name__ == "__main__":
+    cli.run(main)
