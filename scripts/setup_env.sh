@@ -41,9 +41,9 @@ build_horovod_wheel() {
         return 0
     fi
     ensure_apt_packages
-    local work
-    work=$(mktemp -d)
-    trap 'rm -rf "$work"' RETURN
+    BUILD_DIR=$(mktemp -d)
+    trap 'rm -rf "${BUILD_DIR:-}"' EXIT
+    local work=$BUILD_DIR
     log "building horovod $HOROVOD_VERSION against TensorFlow $TF_VERSION (several minutes, once per machine)"
     "$VENV/bin/pip" download -q --no-deps --no-binary :all: "horovod==$HOROVOD_VERSION" -d "$work"
     tar -xzf "$work/horovod-$HOROVOD_VERSION.tar.gz" -C "$work"

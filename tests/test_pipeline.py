@@ -1,0 +1,127 @@
+"""End to end: the real `dvc repro` on the data stages, in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, make_dataset
+
+pytestmark = pytest.mark.slow
+
+COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "dvclive", ".pytest_cache", "__pycache__", "*.egg-info", "cache", "tmp")
+
+
+def tiny_params(params: dict) -> dict:
+    params["data"]["synthetic"].update(groups=8, clips_per_group=1, frames=[8, 12], size=[64, 48])
+    params["frames"].update(count=4, size=[32, 32], workers=2)
+    params["flow"]["workers"] = 2
+    params["visualize"]["samples_per_class"] = 2
+    return params
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("project") / "repo"
+    shutil.copytree(REPO, root, ignore=COPY_IGNORE)
+    (root / "data").mkdir()
+    shutil.copy(REPO / "data" / ".gitignore", root / "data" / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    edit_params(root, tiny_params)
+    return root
+
+
+def edit_params(root: Path, change) -> None:
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(change(yaml.safe_load(path.read_text())), sort_keys=False))
+
+
+def dvc(root: Path, *args: str) -> str:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([\w@-]+)'", output))
+
+
+def test_repro_data_stages_then_noop_then_partial(project):
+    out = dvc(project, "repro", "extract", "flow", "visualize")
+    assert stages_run(out) == {"download", "extract", "flow", "visualize"}
+
+    raw = project / "data" / "raw"
+    assert (raw / "ucfTrainTestlist" / "classInd.txt").is_file()
+    store = json.loads((project / "data/frames/store.json").read_text())
+    assert store["count"] == 4 and store["size"] == [32, 32] and store["videos"] > 0
+    assert json.loads((project / "data/frames/skipped.json").read_text()) == []
+    first = next((project / "data/frames/videos").rglob("*.npy"))
+    assert np.load(first).shape == (4, 32, 32, 3)
+    flow = project / "data/flow/videos" / first.relative_to(project / "data/frames/videos")
+    assert np.load(flow).shape == (3, 32, 32, 2) and np.load(flow).dtype == np.uint8
+    for png in ("samples.png", "class_distribution.png"):
+        assert (project / "plots/dataset" / png).read_bytes()[:4] == b"\x89PNG"
+
+    assert stages_run(dvc(project, "repro", "extract", "flow", "visualize")) == set()
+
+    edit_params(project, lambda p: {**p, "frames": {**p["frames"], "count": 5}})
+    assert stages_run(dvc(project, "repro", "extract", "flow", "visualize")) == {"extract", "flow", "visualize"}
+    assert np.load(first).shape == (5, 32, 32, 3)
+
+    edit_params(project, lambda p: {**p, "flow": {**p["flow"], "bound": 10.0}})
+    assert stages_run(dvc(project, "repro")) == {"flow"}
+
+
+def test_unknown_source_fails_naming_valid_ones(project, tmp_path):
+    bad = tmp_path / "repo"
+    shutil.copytree(project, bad, ignore=shutil.ignore_patterns("data"))
+    edit_params(bad, lambda p: {**p, "data": {**p["data"], "source": "youtube"}})
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.download"], cwd=bad, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "data.source" in result.stderr and "synthetic, ucf101, kaggle, folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_folder_source_with_broken_videos_skips_and_lists_them(project, tmp_path):
+    """A real folder: zero-byte, truncated and text-as-.avi files are skipped by `extract`, the rest kept."""
+    folder = tmp_path / "my_videos"
+    videos = make_dataset(folder, classes=("Alpha", "Beta"), groups=8, n_frames=20)
+    broken = {
+        "Alpha/v_Alpha_g01_c01.avi": "empty file",
+        "Beta/v_Beta_g02_c01.avi": "truncated",
+        "Beta/v_Beta_g03_c01.avi": "cannot open",
+    }
+    (folder / "Alpha/v_Alpha_g01_c01.avi").write_bytes(b"")
+    truncated = folder / "Beta/v_Beta_g02_c01.avi"
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size * 2 // 3])
+    (folder / "Beta/v_Beta_g03_c01.avi").write_text("this is not a video\n")
+
+    repo = tmp_path / "repo"
+    shutil.copytree(project, repo, ignore=shutil.ignore_patterns("data", ".dvc"))
+    (repo / "data").mkdir()
+    shutil.copy(REPO / "data" / ".gitignore", repo / "data" / ".gitignore")
+    shutil.copytree(project / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp"))
+    edit_params(repo, lambda p: {**p, "data": {**p["data"], "source": "folder", "path": str(folder)}})
+    dvc(repo, "repro", "extract")
+
+    skipped = {s["video"]: s["reason"] for s in json.loads((repo / "data/frames/skipped.json").read_text())}
+    assert set(skipped) == set(broken)
+    for video, reason in broken.items():
+        assert reason in skipped[video], (video, skipped[video])
+    rows = (repo / "data/frames/manifest.csv").read_text().splitlines()[1:]
+    assert len(rows) == len(videos) - len(broken)
+    assert json.loads((repo / "data/frames/store.json").read_text())["skipped"] == len(broken)
