@@ -1,0 +1,126 @@
+"""The tf.data input pipeline: shapes per input kind, determinism, exact resume, flow-aware flips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from actionrec.errors import DataError, ParamError
+from actionrec.flow import build_flow_store
+from actionrec.framestore import extract, read_manifest
+from actionrec.inputs import Augment, Source, epoch_order, make_dataset
+
+T, SIZE = 4, (24, 16)  # frames, (width, height)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    from conftest import make_dataset as write_dataset
+
+    root = tmp_path_factory.mktemp("inputs")
+    write_dataset(root / "raw", groups=8, n_frames=10)
+    extract(root / "raw", root / "frames", split=1, count=T, size=SIZE, workers=1, strict=True)
+    build_flow_store(root / "frames", root / "flow", method="farneback", bound=20.0, workers=1)
+    return root
+
+
+def source(store, rows=None) -> Source:
+    rows = rows or read_manifest(store / "frames")
+    return Source(store / "frames", [r["frames"] for r in rows], [r["label"] for r in rows], (T, SIZE[1], SIZE[0], 3), store / "flow")
+
+
+def take(ds, n):
+    return [tuple(np.asarray(x) if not isinstance(x, dict) else {k: np.asarray(v) for k, v in x.items()} for x in b)
+            for b in ds.take(n)]  # fmt: skip
+
+
+def test_shapes_per_kind(store):
+    src = source(store)
+    h, w = SIZE[1], SIZE[0]
+    x, y = next(iter(make_dataset(src, kind="frames", batch_size=3, training=True, seed=0)))
+    assert x.shape == (3, h, w, 3) and y.shape == (3,) and x.dtype.name == "float32"
+    x, y = next(iter(make_dataset(src, kind="clip", batch_size=3, training=True, seed=0)))
+    assert x.shape == (3, T, h, w, 3)
+    x, y = next(iter(make_dataset(src, kind="clip+flow", batch_size=3, training=True, seed=0)))
+    assert x["rgb"].shape == (3, T, h, w, 3) and x["flow"].shape == (3, T - 1, h, w, 2)
+
+
+def test_evaluation_stream_is_every_frame_of_every_video_in_order(store):
+    rows = read_manifest(store / "frames")
+    src = source(store, rows)
+    batches = list(make_dataset(src, kind="frames", batch_size=5, training=False, seed=0))
+    frames = np.concatenate([b[0].numpy() for b in batches])
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert len(frames) == T * len(rows)
+    np.testing.assert_array_equal(labels, np.repeat([r["label"] for r in rows], T))
+    first = np.load(store / "frames" / rows[0]["frames"])
+    np.testing.assert_array_equal(frames[:T], first.astype(np.float32))
+
+
+def test_same_seed_same_stream_whatever_the_parallelism(store):
+    src = source(store)
+    aug = Augment(flip=True, crop=0.8, brightness=20, contrast=0.2)
+    a = take(make_dataset(src, kind="clip", batch_size=4, training=True, seed=7, augment=aug, parallel=1), 5)
+    b = take(make_dataset(src, kind="clip", batch_size=4, training=True, seed=7, augment=aug, parallel=4), 5)
+    c = take(make_dataset(src, kind="clip", batch_size=4, training=True, seed=8, augment=aug, parallel=4), 5)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    assert any(not np.array_equal(xa, xc) for (xa, _), (xc, _) in zip(a, c))
+
+
+def test_every_epoch_is_a_full_permutation_and_resume_continues_exactly(store):
+    n = 10
+    order = [int(i) for i in epoch_order(n, seed=3).take(3 * n)]
+    epochs = [order[k * n : (k + 1) * n] for k in range(3)]
+    assert all(sorted(e) == list(range(n)) for e in epochs)
+    assert epochs[0] != epochs[1]  # reshuffled every epoch
+    resumed = [int(i) for i in epoch_order(n, seed=3, first_epoch=1).take(2 * n)]
+    assert resumed == order[n:]
+
+    src = source(store)
+    steps = len(src.paths) // 4
+    full = take(make_dataset(src, kind="frames", batch_size=4, training=True, seed=1, augment=Augment()), 2 * steps)
+    resume = take(make_dataset(src, kind="frames", batch_size=4, training=True, seed=1, augment=Augment(), first_epoch=1), steps)
+    # Augmentation seeds follow the element position, so compare labels (the order) exactly.
+    for (_, ya), (_, yb) in zip(full[steps:], resume):
+        assert sorted(ya.tolist()) == sorted(yb.tolist())
+
+
+def test_flip_mirrors_flow_and_negates_its_x_component(store):
+    rows = read_manifest(store / "frames")[:1]
+    src = source(store, rows)
+    flow = np.load(store / "flow" / rows[0]["frames"]).astype(np.float32)
+    seen = set()
+    for seed in range(12):
+        (x, _), = take(make_dataset(src, kind="clip+flow", batch_size=1, training=True, seed=seed, augment=Augment(flip=True)), 1)
+        got = x["flow"][0]
+        if np.array_equal(got, flow):
+            seen.add("kept")
+        else:
+            mirrored = flow[:, :, ::-1]
+            np.testing.assert_array_equal(got[..., 0], 255.0 - mirrored[..., 0])
+            np.testing.assert_array_equal(got[..., 1], mirrored[..., 1])
+            seen.add("flipped")
+    assert seen == {"kept", "flipped"}
+
+
+def test_store_with_the_wrong_shape_is_reported(store):
+    src = source(store)
+    src.shape = (T + 1, SIZE[1], SIZE[0], 3)
+    with pytest.raises(DataError, match="rebuild with `dvc repro extract`"):
+        make_dataset(src, kind="clip", batch_size=2, training=True, seed=0)
+
+
+def test_empty_source_is_an_error(store):
+    with pytest.raises(DataError, match="no videos"):
+        make_dataset(Source(store / "frames", [], [], (T, 16, 24, 3)), kind="clip", batch_size=2, training=True, seed=0)
+
+
+@pytest.mark.parametrize(
+    "params,key",
+    [({"crop": 0.1}, "aug.crop"), ({"brightness": 300}, "aug.brightness"), ({"contrast": 1.5}, "aug.contrast"), ({"rotate": 10}, "aug.rotate")],
+)
+def test_bad_augmentation_params_name_the_key(params, key):
+    with pytest.raises(ParamError, match=key.replace(".", r"\.")):
+        Augment.from_params(params, "aug")
