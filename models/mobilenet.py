@@ -1,0 +1,33 @@
+"""Transfer learning on single frames: a frozen MobileNetV2 feature extractor and a new softmax head.
+
+Only the head trains; the backbone runs in inference mode (``training=False``), so its batch
+norm statistics stay those of its pretraining. With ``weights: null`` (offline) there is
+nothing to keep, and the backbone trains from scratch (see ``backbones.trains_from_scratch``).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from models import InputSpec, Params, backbones
+
+INPUT = "frames"
+DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "dropout": 0.2}
+
+
+def min_frames(params: dict) -> int:
+    return 1
+
+
+def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
+    p = Params("mobilenet", params, DEFAULTS)
+    backbone = backbones.mobilenet_v2((spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix)
+    scratch = backbones.trains_from_scratch(p["weights"])
+    backbone.trainable = scratch
+    inputs = keras.Input((spec.height, spec.width, 3), name="frames")
+    x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNetV2 expects [-1, 1]
+    x = backbone(x) if scratch else backbone(x, training=False)
+    x = layers.Dropout(p.fraction("dropout"))(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="mobilenet")

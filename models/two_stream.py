@@ -1,0 +1,63 @@
+"""Two-stream network (Simonyan & Zisserman, 2014): an appearance stream on the RGB frames and a
+motion stream on the optical flow, fused.
+
+- RGB stream: a small CNN on every frame (TimeDistributed), averaged over the clip.
+- Flow stream: the T-1 flow fields stacked as 2(T-1) channels of one image (x, y of each step
+  interleaved) and read by a 2D CNN, so its first layer already sees motion across the clip.
+- ``fusion: late``: the average of the two streams' softmax scores (the paper's averaging);
+  ``fusion: concat``: their features concatenated under one softmax head.
+
+Flow arrives as uint8 codes (as floats) in [0, 255] with 127.5 meaning no motion.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from models import InputSpec, Params
+from models.blocks import conv_blocks
+
+INPUT = "clip+flow"
+DEFAULTS = {"filters": 16, "blocks": 3, "fusion": "late", "dropout": 0.3}
+FUSIONS = ("late", "concat")
+
+
+def min_frames(params: dict) -> int:
+    return 2  # at least one flow field
+
+
+def rgb_frame_encoder(height: int, width: int, filters: int, blocks: int) -> keras.Model:
+    inputs = keras.Input((height, width, 3))
+    x = conv_blocks(inputs, filters, blocks, prefix="rgb")
+    return keras.Model(inputs, layers.GlobalAveragePooling2D()(x), name="rgb_frame_encoder")
+
+
+def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
+    p = Params("two_stream", params, DEFAULTS)
+    fusion = p.choice("fusion", FUSIONS)
+    filters, blocks, dropout = p.int("filters"), p.int("blocks"), p.fraction("dropout")
+    t, h, w = spec.frames, spec.height, spec.width
+    rgb_in = keras.Input((t, h, w, 3), name="rgb")
+    flow_in = keras.Input((t - 1, h, w, 2), name="flow")
+
+    rgb = layers.Rescaling(1 / 255)(rgb_in)
+    rgb = layers.TimeDistributed(rgb_frame_encoder(h, w, filters, blocks))(rgb)
+    rgb = layers.GlobalAveragePooling1D(name="rgb_features")(rgb)
+
+    flow = layers.Permute((2, 3, 1, 4))(flow_in)  # (H, W, T-1, 2)
+    flow = layers.Reshape((h, w, 2 * (t - 1)), name="stacked_flow")(flow)  # channels: x0, y0, x1, y1, ...
+    flow = layers.Rescaling(1 / 127.5, offset=-1)(flow)  # codes -> [-1, 1], 0 = no motion
+    flow = conv_blocks(flow, filters, blocks, prefix="flow")
+    flow = layers.GlobalAveragePooling2D(name="flow_features")(flow)
+
+    if fusion == "late":
+        scores = [
+            layers.Dense(num_classes, activation="softmax", dtype="float32", name=f"{name}_probabilities")(layers.Dropout(dropout)(x))
+            for name, x in (("rgb", rgb), ("flow", flow))
+        ]
+        outputs = layers.Average(dtype="float32", name="probabilities")(scores)
+    else:
+        x = layers.Dropout(dropout)(layers.Concatenate()([rgb, flow]))
+        outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model({"rgb": rgb_in, "flow": flow_in}, outputs, name="two_stream")

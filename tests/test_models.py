@@ -1,0 +1,276 @@
+"""The model registry and the ten architectures: shapes, training, save/load, backbones, ensembling."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from keras.src.utils import file_utils  # what keras.applications downloads weights with
+
+import models
+from actionrec.errors import ParamError, PipelineError
+from models import InputSpec, backbones, conv3d, ensemble, two_stream
+
+SPEC = InputSpec(frames=4, height=32, width=32)  # 32x32: the smallest MobileNetV2/EfficientNet input
+CLASSES = 4
+TRAINABLE = [name for name in models.ARCHITECTURES if name != "ensemble"]
+
+
+def params_for(name: str) -> dict:
+    """No ImageNet download in tests: pretrained backbones start random."""
+    return {"weights": None} if "weights" in models.get(name).DEFAULTS else {}
+
+
+def batch(kind: str, spec: InputSpec = SPEC, n: int = 2, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    t, h, w = spec.frames, spec.height, spec.width
+    if kind == "frames":
+        return rng.uniform(0, 255, (n, h, w, 3)).astype("float32")
+    if kind == "clip":
+        return rng.uniform(0, 255, (n, t, h, w, 3)).astype("float32")
+    return {"rgb": rng.uniform(0, 255, (n, t, h, w, 3)).astype("float32"), "flow": rng.uniform(0, 255, (n, t - 1, h, w, 2)).astype("float32")}
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The nested keras.applications model (directly or inside TimeDistributed)."""
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)
+        if isinstance(inner, keras.Model) and inner.name.startswith(("mobilenetv2", "efficientnet")):
+            return inner
+    raise AssertionError("no backbone")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+# --- registry --------------------------------------------------------------------------------
+
+
+def test_registry_lists_the_ten_architectures():
+    assert models.ARCHITECTURES == (
+        "basic_cnn", "vgg", "mobilenet", "mobilenet_finetuned", "efficientnet",
+        "cnn_lstm", "pretrained_cnn_lstm", "conv3d", "two_stream", "ensemble",
+    )  # fmt: skip
+    for name in models.ARCHITECTURES:
+        module = models.get(name)
+        assert module.INPUT in ("frames", "clip", "clip+flow", "predictions")
+        assert module.__doc__ and callable(module.build)
+        assert module.min_frames({}) >= 1
+
+
+def test_unknown_architecture_lists_every_name():
+    with pytest.raises(ParamError) as err:
+        models.get("nope")
+    assert err.value.key == "model"
+    for name in models.ARCHITECTURES:
+        assert name in str(err.value)
+
+
+def test_params_are_checked_and_trainer_keys_ignored():
+    with pytest.raises(ParamError, match=r"architectures\.basic_cnn\.filtres"):
+        models.build("basic_cnn", CLASSES, SPEC, {"filtres": 8})
+    with pytest.raises(ParamError, match=r"architectures\.conv3d\.blocks"):
+        models.build("conv3d", CLASSES, SPEC, {"blocks": 0})
+    with pytest.raises(ParamError, match=r"architectures\.vgg\.dropout"):
+        models.build("vgg", CLASSES, SPEC, {"dropout": 1.5})
+    model = models.build("basic_cnn", CLASSES, SPEC, {"learning_rate": 0.01, "augment": {"flip": True}, "filters": 4, "blocks": 2})
+    assert model.output_shape == (None, CLASSES)
+
+
+# --- every trainable architecture ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_builds_trains_and_round_trips(name, tmp_path):
+    model = models.build(name, CLASSES, SPEC, params_for(name))
+    x = batch(models.get(name).INPUT)
+    probs = model.predict(x, verbose=0)
+    assert probs.shape == (2, CLASSES) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.train_on_batch(x, np.array([0, 1]))
+    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_outputs_stay_float32_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        for name, params in (("basic_cnn", {}), ("two_stream", {"fusion": "late"}), ("two_stream", {"fusion": "concat"})):
+            assert models.build(name, CLASSES, SPEC, params).outputs[0].dtype == "float32", name
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> str:
+    """A MobileNetV2 weights file standing in for ImageNet's (freezing only applies to pretrained weights)."""
+    path = tmp_path_factory.mktemp("weights") / "mobilenet_v2.weights.h5"
+    backbones.mobilenet_v2((SPEC.height, SPEC.width, 3), 0.35, None).save_weights(path)
+    return str(path)
+
+
+def test_mobilenet_backbone_stays_frozen(pretrained):
+    model = models.build("mobilenet", CLASSES, SPEC, {"weights": pretrained})
+    backbone = backbone_of(model)
+    assert not backbone.trainable_weights
+    before = [w.numpy().copy() for w in backbone.weights]  # moving BN statistics included
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.train_on_batch(batch("frames"), np.array([0, 1]))
+    for b, w in zip(before, backbone.weights):
+        np.testing.assert_array_equal(b, w.numpy())
+
+
+@pytest.mark.parametrize("name", ["mobilenet", "mobilenet_finetuned", "efficientnet", "pretrained_cnn_lstm"])
+def test_without_pretrained_weights_the_backbone_trains_from_scratch(name):
+    model = models.build(name, CLASSES, SPEC, {"weights": None})
+    backbone = backbone_of(model)
+    assert backbone.trainable and len(backbone.trainable_weights) == len([w for w in backbone.weights if w.trainable])
+    assert any(isinstance(layer, keras.layers.BatchNormalization) and layer.trainable for layer in backbone.layers)
+
+
+def test_mobilenet_finetuned_trains_only_the_top_blocks(pretrained):
+    model = models.build("mobilenet_finetuned", CLASSES, SPEC, {"weights": pretrained, "unfreeze": 2})
+    backbone = backbone_of(model)
+    with_weights = [layer for layer in backbone.layers if layer.weights]
+    trainable = [layer for layer in with_weights if layer.trainable]
+    assert 0 < len(trainable) < len(with_weights)
+    assert all(not layer.trainable for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert {layer.name for layer in trainable} == {"block_15_expand", "block_15_depthwise", "block_15_project",
+                                                   "block_16_expand", "block_16_depthwise", "block_16_project", "Conv_1"}  # fmt: skip
+    with pytest.raises(ParamError, match="unfreeze"):
+        models.build("mobilenet_finetuned", CLASSES, SPEC, {"weights": pretrained, "unfreeze": 18})
+
+
+def test_two_stream_fusions():
+    concat = models.build("two_stream", CLASSES, SPEC, {"fusion": "concat"})
+    assert concat.predict(batch("clip+flow"), verbose=0).shape == (2, CLASSES)
+    with pytest.raises(ParamError) as err:
+        models.build("two_stream", CLASSES, SPEC, {"fusion": "early"})
+    assert err.value.key == "architectures.two_stream.fusion"
+    assert "late" in str(err.value) and "concat" in str(err.value)
+
+
+def test_two_stream_stacks_flow_steps_as_channels():
+    model = models.build("two_stream", CLASSES, SPEC, {})
+    stacked = keras.Model(model.inputs, model.get_layer("stacked_flow").output)
+    flow = np.zeros((1, SPEC.frames - 1, SPEC.height, SPEC.width, 2), "float32")
+    for step in range(SPEC.frames - 1):
+        flow[0, step, ..., 0], flow[0, step, ..., 1] = 10 * step, 10 * step + 1
+    out = stacked.predict({"rgb": batch("clip", n=1), "flow": flow}, verbose=0)
+    assert out.shape == (1, SPEC.height, SPEC.width, 2 * (SPEC.frames - 1))
+    np.testing.assert_array_equal(out[0, 5, 7], [0, 1, 10, 11, 20, 21])  # x0, y0, x1, y1, ...
+
+
+def test_min_frames():
+    for name in ("basic_cnn", "vgg", "mobilenet", "mobilenet_finetuned", "efficientnet"):
+        assert models.get(name).min_frames({}) == 1
+    assert two_stream.min_frames({}) == 2
+    assert conv3d.min_frames({}) == 4 and conv3d.min_frames({"blocks": 4}) == 8
+    # At exactly min_frames, the temporal pools bring time down to one step, not below.
+    model = models.build("conv3d", CLASSES, InputSpec(4, 32, 32), {})
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling3D)]
+    assert pools[-1].output.shape[1] == 1
+
+
+# --- backbones: weights from a path, a missing file, ImageNet offline --------------------------
+
+
+def test_backbone_weights_from_a_path(tmp_path):
+    source = backbones.mobilenet_v2((32, 32, 3), 0.35, None)
+    rng = np.random.default_rng(1)
+    source.set_weights([w + rng.normal(0, 0.01, w.shape).astype(w.dtype) for w in source.get_weights()])
+    path = tmp_path / "backbone.weights.h5"
+    source.save_weights(path)
+    model = models.build("mobilenet", CLASSES, SPEC, {"weights": str(path)})
+    for expected, got in zip(source.get_weights(), backbone_of(model).get_weights()):
+        np.testing.assert_array_equal(expected, got)
+
+
+def test_backbone_weights_that_do_not_fit(tmp_path):
+    path = tmp_path / "wider.weights.h5"
+    backbones.mobilenet_v2((32, 32, 3), 0.5, None).save_weights(path)
+    with pytest.raises(PipelineError, match="wider.weights.h5"):
+        backbones.mobilenet_v2((32, 32, 3), 0.35, str(path), key="architectures.mobilenet")
+
+
+def test_backbone_weights_missing_file(tmp_path):
+    missing = tmp_path / "nowhere.weights.h5"
+    with pytest.raises(ParamError) as err:
+        models.build("pretrained_cnn_lstm", CLASSES, SPEC, {"weights": str(missing)})
+    assert err.value.key == "architectures.pretrained_cnn_lstm.weights"
+    assert str(missing) in str(err.value)
+
+
+def test_imagenet_offline_names_the_file_to_provide(tmp_path, monkeypatch):
+    calls = []
+
+    def offline(fname, origin, **kwargs):
+        calls.append(fname)
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    cases = [
+        ("mobilenet", {}, "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"),
+        ("mobilenet_finetuned", {"alpha": 0.5}, "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5"),
+        ("efficientnet", {"weights": "imagenet"}, "efficientnetb0_notop.h5"),
+    ]
+    for name, params, file in cases:
+        with pytest.raises(PipelineError) as err:
+            models.build(name, CLASSES, SPEC, params)
+        message = str(err.value)
+        assert calls[-1] == file
+        assert file in message and str(tmp_path / "models") in message
+        assert f"architectures.{name}.weights" in message and "null" in message
+        assert err.value.__cause__ is None and err.value.__suppress_context__  # no urllib traceback
+    assert backbones.mobilenet_v2_file(1.0, 96, 96) == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5"
+    assert backbones.mobilenet_v2_file(0.35, 112, 112).endswith("_0.35_224_no_top.h5")
+
+
+def test_backbones_need_32_pixels():
+    with pytest.raises(ParamError, match="frames.size"):
+        models.build("efficientnet", CLASSES, InputSpec(4, 24, 24), {"weights": None})
+
+
+# --- ensemble --------------------------------------------------------------------------------
+
+A = np.array([[0.2, 0.8], [0.6, 0.4]])
+B = np.array([[0.4, 0.6], [1.0, 0.0]])
+
+
+def test_ensemble_combines_member_probabilities():
+    np.testing.assert_allclose(ensemble.combine([A, B]), [[0.3, 0.7], [0.8, 0.2]])
+    np.testing.assert_allclose(ensemble.combine([A, B], "weighted", [3, 1]), [[0.25, 0.75], [0.7, 0.3]])
+    np.testing.assert_allclose(ensemble.combine([A, B], "weighted", [0.9, 0.0]), A)
+    np.testing.assert_allclose(ensemble.combine([A]), A)
+
+
+@pytest.mark.parametrize(
+    "args, key",
+    [
+        (([],), "ensemble.members"),
+        (([A, B[:1]],), "ensemble.members"),
+        (([A, B], "median"), "ensemble.method"),
+        (([A, B], "weighted"), "ensemble.weights"),
+        (([A, B], "weighted", [1.0]), "ensemble.weights"),
+        (([A, B], "weighted", [1.0, -0.5]), "ensemble.weights"),
+        (([A, B], "weighted", [0, 0]), "ensemble.weights"),
+    ],
+)
+def test_ensemble_errors(args, key):
+    with pytest.raises(ParamError) as err:
+        ensemble.combine(*args)
+    assert err.value.key == key
+
+
+def test_ensemble_is_not_trained():
+    with pytest.raises(ParamError, match="ensemble"):
+        models.build("ensemble", CLASSES, SPEC, {})
