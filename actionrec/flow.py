@@ -8,6 +8,7 @@ below what Farneback/DIS resolve on low-resolution frames.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing as mp
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def build_flow_store(frames_store: Path, out: Path, *, method: str, bound: float, workers: int) -> dict:
     rows = read_manifest(frames_store)
     with atomic_dir(out) as tmp:
@@ -61,6 +66,11 @@ def build_flow_store(frames_store: Path, out: Path, *, method: str, bound: float
         with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
             for _ in tqdm(pool.imap_unordered(_flow_one, jobs, chunksize=4), total=len(jobs), desc="flow", unit="video"):
                 pass
-        summary = {"method": method, "bound": bound, "videos": len(rows), "encoding": "uint8: f = u8 * 2 * bound / 255 - bound"}
+        summary = {
+            "method": method, "bound": bound, "videos": len(rows), "encoding": "uint8: f = u8 * 2 * bound / 255 - bound",
+            # Ties this store to the frame store it came from: a stage that depends on data/flow
+            # alone (two_stream) re-runs whenever data/frames changes, even where flow would not.
+            "frame_store": {name: _digest(Path(frames_store) / name) for name in ("store.json", "manifest.csv")},
+        }  # fmt: skip
         write_json(tmp / "flow.json", summary)
     return summary

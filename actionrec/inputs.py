@@ -181,7 +181,9 @@ def make_dataset(
             return {"rgb": rgb, "flow": flow}, label
         return rgb, label
 
-    ds = indices.enumerate().map(load, num_parallel_calls=parallel, deterministic=True)
+    # Positions count from the start of epoch 0, so a resumed stream draws the same augmentations.
+    start = first_epoch * n if training else 0
+    ds = indices.enumerate(start=start).map(load, num_parallel_calls=parallel, deterministic=True)
     if kind == "frames" and not training:
         ds = ds.unbatch()  # frames of a video stay consecutive: T rows per video, in manifest order
     ds = ds.batch(batch_size, drop_remainder=training)

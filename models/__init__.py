@@ -20,7 +20,7 @@ ARCHITECTURES = (
 )  # fmt: skip
 
 # Keys of architectures.<name> that belong to the trainer, not to the model.
-TRAINER_KEYS = ("data", "learning_rate", "augment")
+TRAINER_KEYS = ("data", "epochs", "learning_rate", "augment")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,157 @@
+"""Data-parallel training with horovod's core ops under Keras 3.
+
+horovod's Keras helpers (``horovod.tensorflow.keras``: DistributedOptimizer, broadcast
+callbacks) do not support Keras 3 (``'Variable' object has no attribute 'ref'``), so we use
+what does work: ``hvd.allreduce`` on the gradients inside ``train_step``, ``hvd.broadcast`` of
+the initial weights from rank 0, and ``hvd.allreduce`` of the epoch metrics. Without
+``horovodrun`` (or with one process) every call degrades to the single-process behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+try:  # horovod is optional for library use (e.g. prediction); training stages require it
+    import horovod.tensorflow as hvd
+except ImportError:  # pragma: no cover - exercised only without horovod installed
+    hvd = None
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int
+    size: int
+    local_rank: int
+
+    @property
+    def is_chief(self) -> bool:
+        return self.rank == 0
+
+
+def init() -> World:
+    """Initialise horovod (if launched by horovodrun) and pin one GPU per local rank."""
+    launched = "HOROVOD_RANK" in os.environ or "OMPI_COMM_WORLD_RANK" in os.environ
+    if hvd is None:
+        if launched:
+            raise RuntimeError("launched by horovodrun but horovod.tensorflow cannot be imported")
+        return World(0, 1, 0)
+    hvd.init()
+    world = World(hvd.rank(), hvd.size(), hvd.local_rank())
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    if gpus:
+        tf.config.set_visible_devices(gpus[world.local_rank % len(gpus)], "GPU")
+    return world
+
+
+def _active() -> bool:
+    return hvd is not None and hvd.is_initialized() and hvd.size() > 1
+
+
+def broadcast_variables(variables) -> None:
+    """Give every rank rank 0's values (initial weights, or a resumed checkpoint)."""
+    if _active():
+        for v in variables:
+            v.assign(hvd.broadcast(v.value, root_rank=0))
+
+
+def allreduce_mean(values: dict[str, float], weight: float = 1.0) -> dict[str, float]:
+    """Weighted mean of scalar metrics over ranks (weight: e.g. the samples this rank saw)."""
+    if not _active() or not values:
+        return values
+    keys = sorted(values)
+    stacked = tf.constant([values[k] * weight for k in keys] + [weight], tf.float64)
+    total = hvd.allreduce(stacked, op=hvd.Sum, name="epoch_metrics").numpy()
+    return {k: float(total[i] / total[-1]) for i, k in enumerate(keys)}
+
+
+def allreduce_sum(value: float, name: str) -> float:
+    if not _active():
+        return value
+    return float(hvd.allreduce(tf.constant(value, tf.float64), op=hvd.Sum, name=name).numpy())
+
+
+def ranks_in_sync(variables) -> bool:
+    """True when every rank holds the same values (checked on a per-variable sum, gathered from all ranks).
+
+    A cheap end-of-training check that gradient averaging really kept the replicas identical.
+    """
+    digest = tf.constant([float(np.sum(v.numpy(), dtype=np.float64)) for v in variables], tf.float64)
+    if not _active():
+        return True
+    gathered = hvd.allgather(tf.expand_dims(digest, 0), name="weights_digest").numpy()
+    return bool(np.all(gathered == gathered[0]))
+
+
+class DistributedModel(keras.Model):
+    """A functional model whose ``train_step`` averages gradients over horovod ranks.
+
+    Built as ``DistributedModel(inputs=m.inputs, outputs=m.outputs)``: it shares ``m``'s layers
+    and weights, so ``m`` itself (plain functional, no custom class) is what gets saved.
+    """
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            scaled_loss = self.optimizer.scale_loss(loss)  # mixed precision loss scaling (no-op otherwise)
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled_loss, variables)
+        if _active():
+            grads = [g if g is None else hvd.allreduce(g, op=hvd.Average) for g in grads]
+        self.optimizer.apply(grads, variables)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred, sample_weight=sample_weight)
+        return {m.name: m.result() for m in self.metrics}
+
+
+class AverageStatisticsOverRanks(keras.callbacks.Callback):
+    """Average the non-trainable float variables (batch norm moving statistics) over ranks.
+
+    Gradient averaging keeps the trainable weights identical, but every rank updates its moving
+    statistics from its own batches. Averaging them before each validation pass (and at the end)
+    gives every rank, and the saved model, the statistics of all the data seen.
+    """
+
+    def _average(self):
+        if not _active():
+            return
+        for i, v in enumerate(self.model.non_trainable_variables):
+            if v.dtype in ("float16", "bfloat16", "float32", "float64"):
+                v.assign(hvd.allreduce(v.value, op=hvd.Average, name=f"moving_statistic_{i}"))
+
+    def on_test_begin(self, logs=None):
+        self._average()
+
+    def on_train_end(self, logs=None):
+        self._average()
+
+
+class AverageMetricsOverRanks(keras.callbacks.Callback):
+    """Replace each rank's epoch logs by the mean over ranks, weighted by its validation size.
+
+    Must come first in the callback list: the others (early stopping, checkpoints, loggers)
+    then all see the same numbers on every rank, so every rank stops at the same epoch.
+    """
+
+    def __init__(self, val_samples: int):
+        super().__init__()
+        self.val_samples = val_samples
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or not _active():
+            return
+        train = {k: v for k, v in logs.items() if not k.startswith("val_") and np.isscalar(v)}
+        val = {k: v for k, v in logs.items() if k.startswith("val_") and np.isscalar(v)}
+        logs.update(allreduce_mean(train, 1.0))  # equal steps x batch on every rank
+        logs.update(allreduce_mean(val, float(self.val_samples)))

@@ -1,0 +1,289 @@
+"""Training one architecture on the frame store: splits, validation, resume, logging, outputs.
+
+Called by ``stages/train.py`` on every horovod rank. Rank 0 alone writes files and prints
+progress; every rank reads its own shard of the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import models
+from actionrec import config, distributed
+from actionrec.errors import DataError, ParamError
+from actionrec.framestore import read_manifest
+from actionrec.inputs import Augment, Source, make_dataset
+from actionrec.io import write_json
+
+FRAMES, FLOW = Path("data/frames"), Path("data/flow")
+MODELS_DIR, CHECKPOINTS, LOGS = Path("data/models"), Path("data/checkpoints"), Path("logs")
+METRICS_DIR, LIVE_DIR = Path("metrics/train"), Path("dvclive")
+
+
+@dataclass
+class Settings:
+    epochs: int
+    batch_size: int
+    patience: int
+    val_groups: int
+    seed: int
+    mixed_precision: bool
+    xla: bool
+    learning_rate: float
+
+
+def _auto(params: dict, key: str, gpu: bool) -> bool:
+    value = config.get(params, key)
+    if value == "auto":
+        return gpu
+    if not isinstance(value, bool):
+        raise ParamError(key, value, "auto, true or false")
+    return value
+
+
+def _epochs(params: dict, arch: str) -> int:
+    """``architectures.<arch>.epochs`` where given, else ``train.epochs`` (always validated)."""
+    shared = config.positive_int(params, "train.epochs")
+    if "epochs" in (config.get(params, f"architectures.{arch}") or {}):
+        return config.positive_int(params, f"architectures.{arch}.epochs")
+    return shared
+
+
+def read_settings(params: dict, arch: str) -> Settings:
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    lr = config.get(params, f"architectures.{arch}.learning_rate")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
+        raise ParamError(f"architectures.{arch}.learning_rate", lr, "a number in (0, 1)")
+    return Settings(
+        epochs=_epochs(params, arch),
+        batch_size=config.positive_int(params, "train.batch_size"),
+        patience=config.positive_int(params, "train.patience"),
+        val_groups=config.positive_int(params, "train.val_groups"),
+        seed=config.get(params, "seed"),
+        mixed_precision=_auto(params, "train.mixed_precision", gpu),
+        xla=_auto(params, "train.xla", gpu),
+        learning_rate=float(lr),
+    )
+
+
+def split_train_val(rows: list[dict], val_groups: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Hold out whole training groups for validation (never clips of a group on both sides)."""
+    groups = sorted({r["group"] for r in rows if r["split"] == "train"})
+    if len(groups) <= val_groups:
+        raise ParamError("train.val_groups", val_groups, f"fewer than the {len(groups)} training groups")
+    held = set(random.Random(seed).sample(groups, val_groups))
+    train = [r for r in rows if r["split"] == "train" and r["group"] not in held]
+    val = [r for r in rows if r["split"] == "train" and r["group"] in held]
+    return train, val
+
+
+def config_hash(*parts) -> str:
+    """Identifies a training configuration; a checkpoint from any other one is never reused."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves everything a resumed run needs after every epoch (rank 0), atomically.
+
+    weights, optimizer state, early-stopping state (best value, wait, best weights) and the
+    history so far; the data stream needs nothing since it is a function of (seed, epoch).
+    """
+
+    def __init__(self, directory: Path, early: keras.callbacks.EarlyStopping, chief: bool):
+        super().__init__()
+        self.directory, self.early, self.chief = Path(directory), early, chief
+        self.history: list[dict] = []
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "seconds": seconds})
+        if not self.chief:
+            return
+        tmp = self.directory.with_name(self.directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        # Every model variable, the dropout seed generators' state included (save_weights omits it).
+        np.savez(tmp / "variables.npz", *[v.numpy() for v in self.model.variables])
+        np.savez(tmp / "optimizer.npz", *[v.numpy() for v in self.model.optimizer.variables])
+        if self.early.best_weights is not None:
+            np.savez(tmp / "best.npz", *self.early.best_weights)
+        state = {
+            "epoch": epoch + 1, "history": self.history, "best": self.early.best,
+            "best_epoch": self.early.best_epoch, "wait": self.early.wait,
+        }  # fmt: skip
+        write_json(tmp / "state.json", state)
+        shutil.rmtree(self.directory, ignore_errors=True)
+        os.replace(tmp, self.directory)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping whose state survives a restart (Keras resets it in on_train_begin)."""
+
+    def __init__(self, resume_state: dict | None, best_weights: list | None, **kwargs):
+        super().__init__(**kwargs)
+        self.resume_state, self.resume_best_weights = resume_state, best_weights
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.resume_state:
+            self.best = self.resume_state["best"]
+            self.best_epoch = self.resume_state["best_epoch"]
+            self.wait = self.resume_state["wait"]
+            self.best_weights = self.resume_best_weights
+
+
+class LiveLogger(keras.callbacks.Callback):
+    """Per-epoch metrics to DVCLive (``dvc exp show``/``dvc plots``); replays history on resume."""
+
+    def __init__(self, live, history: list[dict]):
+        super().__init__()
+        self.live = live
+        for row in history:
+            self._log(row)
+
+    def _log(self, row: dict):
+        for key, value in row.items():
+            if key not in ("epoch", "seconds"):
+                self.live.log_metric(key if key.startswith("val_") else f"train_{key}", value)
+        self.live.next_step()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._log({k: float(v) for k, v in (logs or {}).items()})
+
+
+def _assign(variables, npz: Path) -> None:
+    saved = np.load(npz)
+    if len(saved.files) != len(variables):
+        raise DataError(f"{npz}: {len(saved.files)} arrays for {len(variables)} variables (delete {npz.parent} to start over)")
+    for variable, name in zip(variables, saved.files):
+        variable.assign(saved[name])
+
+
+def _shard(rows: list[dict], world: distributed.World, what: str) -> list[dict]:
+    if len(rows) < world.size:
+        raise DataError(f"the {what} set has {len(rows)} videos, fewer than train.processes={world.size}: every rank needs at least one")
+    return rows[world.rank :: world.size]
+
+
+def train(arch: str, params: dict, world: distributed.World) -> dict:
+    module = models.get(arch)
+    if module.INPUT == "predictions":
+        raise ParamError("architecture", arch, "a trainable architecture (the ensemble is built by the `ensemble` stage)")
+    arch_params = dict(config.get(params, f"architectures.{arch}") or {})
+    settings = read_settings(params, arch)
+    store = json.loads((FRAMES / "store.json").read_text())
+    t, (w, h) = store["count"], store["size"]
+    spec = models.InputSpec(frames=t, height=h, width=w)
+    need = module.min_frames(arch_params)
+    if t < need:
+        raise ParamError("frames.count", t, f"at least {need} for {arch}")
+    augment = Augment.from_params(arch_params.get("augment"), f"architectures.{arch}.augment")
+
+    rows = read_manifest(FRAMES)
+    train_rows, val_rows = split_train_val(rows, settings.val_groups, settings.seed)
+    per_rank = len(train_rows) // world.size
+    if settings.batch_size > per_rank:
+        raise ParamError("train.batch_size", settings.batch_size, f"at most {per_rank} (training videos per process)")
+    my_train, my_val = _shard(train_rows, world, "training"), _shard(val_rows, world, "validation")
+    steps = per_rank // settings.batch_size  # identical on every rank, so allreduce never waits forever
+
+    def source(part):
+        return Source(FRAMES, [r["frames"] for r in part], [r["label"] for r in part], (t, h, w, 3), FLOW)
+
+    keras.utils.set_random_seed(settings.seed)
+    if world.size == 1 and not tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.enable_op_determinism()  # bit-exact reruns and resumes on CPU
+    if settings.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    classes = store["classes"]
+    model = models.build(arch, len(classes), spec, arch_params)
+    trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
+    # Linear scaling rule: the global batch grows with the number of processes.
+    optimizer = keras.optimizers.Adam(settings.learning_rate * world.size)
+    trainer.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=settings.xla)
+
+    key = config_hash(arch, arch_params, config.get(params, "train"), store, settings.seed, _file_digest(FRAMES / "manifest.csv"))
+    ckpt_dir = CHECKPOINTS / arch / key
+    state, best_weights = None, None
+    if (ckpt_dir / "state.json").is_file():
+        state = json.loads((ckpt_dir / "state.json").read_text())
+        optimizer.build(trainer.trainable_variables)
+        _assign(trainer.variables, ckpt_dir / "variables.npz")
+        _assign(optimizer.variables, ckpt_dir / "optimizer.npz")
+        if (ckpt_dir / "best.npz").is_file():
+            best_npz = np.load(ckpt_dir / "best.npz")
+            best_weights = [best_npz[n] for n in best_npz.files]
+    distributed.broadcast_variables(trainer.variables)
+    first_epoch = state["epoch"] if state else 0
+    if world.is_chief:
+        resumed = f", resuming after epoch {first_epoch}" if state else ""
+        print(f"train {arch}: {len(train_rows)} train / {len(val_rows)} val videos, {world.size} process(es), "
+              f"{steps} steps/epoch, {model.count_params():,} parameters{resumed}")  # fmt: skip
+
+    kind = module.INPUT
+    train_ds = make_dataset(source(my_train), kind=kind, batch_size=settings.batch_size, training=True,
+                            seed=settings.seed + world.rank, augment=augment, first_epoch=first_epoch)  # fmt: skip
+    val_ds = make_dataset(source(my_val), kind=kind, batch_size=settings.batch_size, training=False, seed=settings.seed)
+    val_samples = len(my_val) * (t if kind == "frames" else 1)
+
+    early = ResumableEarlyStopping(state, best_weights, monitor="val_loss", patience=settings.patience, restore_best_weights=True)
+    checkpoint = Checkpoint(ckpt_dir, early, world.is_chief)
+    checkpoint.history = list(state["history"]) if state else []
+    callbacks: list = [distributed.AverageStatisticsOverRanks(), distributed.AverageMetricsOverRanks(val_samples), early, checkpoint]
+    live = None
+    if world.is_chief:
+        from dvclive import Live
+
+        live = Live(str(LIVE_DIR / arch), report=None, save_dvc_exp=False, dvcyaml=None)
+        callbacks += [LiveLogger(live, checkpoint.history), keras.callbacks.TensorBoard(str(LOGS / arch))]
+    if first_epoch >= settings.epochs:
+        callbacks.remove(checkpoint)
+
+    if first_epoch < settings.epochs:
+        trainer.fit(train_ds, validation_data=val_ds, epochs=settings.epochs, initial_epoch=first_epoch,
+                    steps_per_epoch=steps, callbacks=callbacks, verbose=2 if world.is_chief else 0)  # fmt: skip
+    elif best_weights is not None:
+        model.set_weights(best_weights)
+    in_sync = distributed.ranks_in_sync(model.variables)
+    if not in_sync:
+        raise RuntimeError(f"train {arch}: the {world.size} horovod ranks ended with different weights")
+    history = checkpoint.history
+    best = min(history, key=lambda r: r["val_loss"])
+    summary = {
+        "architecture": arch, "input": kind, "parameters": int(model.count_params()),
+        "epochs_run": len(history), "best_epoch": best["epoch"], "val_loss": best["val_loss"],
+        "val_accuracy": best["val_accuracy"], "train_accuracy": best["accuracy"],
+        "train_seconds": round(sum(r["seconds"] for r in history), 1), "processes": world.size,
+        "ranks_in_sync": in_sync,
+    }  # fmt: skip
+    if world.is_chief:
+        out = MODELS_DIR / arch
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / "model.keras.tmp.keras"
+        model.save(tmp)
+        os.replace(tmp, out / "model.keras")
+        write_json(out / "classes.json", {"classes": classes, "input": kind, "frames": t, "size": [w, h]})
+        write_json(out / "history.json", history)
+        write_json(METRICS_DIR / f"{arch}.json", summary)
+        live.end()
+        shutil.rmtree(CHECKPOINTS / arch, ignore_errors=True)
+    return summary

@@ -1,0 +1,183 @@
+"""The train stage for real: horovodrun with two CPU processes, kill-and-resume, bad params.
+
+Every test runs the stage as users do (``python -m stages.train`` or ``horovodrun ...``) in a
+small project directory holding a tiny synthetic frame store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    # 10 classes x 12 groups: split 1 trains on groups 8-12, one of which is held out for validation.
+    params["data"]["synthetic"].update(groups=12, clips_per_group=1, frames=[10, 14], size=[64, 48])
+    params["frames"].update(count=4, size=[32, 32], workers=2)
+    params["flow"]["workers"] = 2
+    params["train"].update(epochs=3, batch_size=8, patience=5, val_groups=1)
+    params["architectures"]["basic_cnn"].update(epochs=3, filters=8, blocks=2)
+    params["architectures"]["conv3d"].update(filters=4, blocks=2)
+    return params
+
+
+def run(cwd: Path, *cmd: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """A project directory with params.yaml and the data stages' outputs (built once per module)."""
+    root = tmp_path_factory.mktemp("train") / "project"
+    root.mkdir()
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    for stage in ("download", "extract", "flow"):
+        run(root, sys.executable, "-m", f"stages.{stage}")
+    return root
+
+
+@pytest.fixture
+def project(store, tmp_path) -> Path:
+    """A fresh copy of the project (no trained models, no checkpoints)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(store / "params.yaml", root)
+    (root / "data").mkdir()
+    for part in ("frames", "flow"):
+        os.symlink(store / "data" / part, root / "data" / part)
+    return root
+
+
+def set_params(root: Path, change) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    change(params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def outputs(root: Path) -> set[str]:
+    skip = ("dvclive", "logs")
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not str(p.relative_to(root)).startswith(skip)}
+
+
+def test_two_horovod_processes_stay_in_sync_and_write_what_one_writes(project, tmp_path):
+    single = tmp_path / "single"
+    shutil.copytree(project, single, symlinks=True)
+    run(single, "horovodrun", "-np", "1", "-H", "localhost:1", sys.executable, "-m", "stages.train", "basic_cnn")
+
+    result = run(project, "horovodrun", "-np", "2", "-H", "localhost:2", sys.executable, "-m", "stages.train", "basic_cnn")
+    summary = json.loads((project / "metrics/train/basic_cnn.json").read_text())
+    assert summary["processes"] == 2 and summary["ranks_in_sync"] is True
+    assert outputs(project) == outputs(single)  # rank 0 alone writes, and it writes the same set
+    assert result.stdout.count("train basic_cnn: ") == 2  # the header and the result, printed by rank 0 only
+    assert "[1]<stdout>:train" not in result.stdout
+
+
+def checkpoint_epoch(root: Path, arch: str) -> int:
+    states = list((root / "data/checkpoints" / arch).glob("*/state.json"))
+    return json.loads(states[0].read_text())["epoch"] if states else 0
+
+
+def test_killed_run_resumes_after_its_last_epoch_with_the_same_result(project, tmp_path):
+    set_params(project, lambda p: p["architectures"]["conv3d"].update(epochs=4))
+    reference = tmp_path / "reference"
+    shutil.copytree(project, reference, symlinks=True)
+    run(reference, sys.executable, "-m", "stages.train", "conv3d")
+    expected = json.loads((reference / "data/models/conv3d/history.json").read_text())
+
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, "-m", "stages.train", "conv3d"], cwd=project, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.time() + 300
+    while checkpoint_epoch(project, "conv3d") < 1 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = checkpoint_epoch(project, "conv3d")
+    assert 1 <= done < 4, "the run should be killed after its first epoch and before the end"
+    assert not (project / "data/models/conv3d/model.keras").exists()
+
+    result = run(project, sys.executable, "-m", "stages.train", "conv3d")
+    assert f"resuming after epoch {done}" in result.stdout
+    history = json.loads((project / "data/models/conv3d/history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    # One process on CPU runs with op determinism and a stateless input stream: the resumed run
+    # repeats the uninterrupted one to float precision.
+    for got, want in zip(history, expected):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-5, err_msg=f"epoch {got['epoch']} {key}")
+    assert not (project / "data/checkpoints/conv3d").exists()  # removed once the model is saved
+
+
+def test_a_checkpoint_of_other_params_is_never_reused(project):
+    set_params(project, lambda p: p["architectures"]["basic_cnn"].update(epochs=1))
+    run(project, sys.executable, "-m", "stages.train", "basic_cnn")
+    stale = project / "data/checkpoints/basic_cnn/0123456789abcdef"
+    stale.mkdir(parents=True)
+    (stale / "state.json").write_text(json.dumps({"epoch": 1}))
+    set_params(project, lambda p: p["architectures"]["basic_cnn"].update(learning_rate=0.002))
+    result = run(project, sys.executable, "-m", "stages.train", "basic_cnn")
+    assert "resuming" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda p: p["train"].update(epochs=0), "'train.epochs': 0"),
+        (lambda p: p["architectures"]["basic_cnn"].update(epochs=0), "'architectures.basic_cnn.epochs': 0"),
+        (lambda p: p["train"].update(batch_size=1000), "'train.batch_size': 1000"),
+        (lambda p: p["architectures"]["basic_cnn"].update(learning_rate=5), "'architectures.basic_cnn.learning_rate': 5"),
+        (lambda p: p["architectures"]["basic_cnn"].update(filtres=8), "'architectures.basic_cnn.filtres'"),
+        (lambda p: p["architectures"]["basic_cnn"]["augment"].update(crop=0.01), "'architectures.basic_cnn.augment.crop'"),
+        (lambda p: p["train"].update(val_groups=50), "'train.val_groups': 50"),
+    ],
+)
+def test_bad_params_fail_naming_the_key(project, change, message):
+    set_params(project, change)
+    result = run(project, sys.executable, "-m", "stages.train", "basic_cnn", check=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_frames_count_below_what_conv3d_needs(project):
+    set_params(project, lambda p: p["architectures"]["conv3d"].update(blocks=4))  # pools time 3 times: needs 8 frames
+    result = run(project, sys.executable, "-m", "stages.train", "conv3d", check=False)
+    assert result.returncode == 2 and "'frames.count': 4" in result.stderr and "at least 8 for conv3d" in result.stderr
+
+
+def test_unknown_architecture_lists_the_valid_names(project):
+    result = run(project, sys.executable, "-m", "stages.train", "resnet", check=False)
+    assert result.returncode == 2
+    assert "resnet" in result.stderr and "basic_cnn, vgg, mobilenet" in result.stderr and "two_stream" in result.stderr
+
+
+def test_a_rank_with_an_empty_shard_fails_on_every_rank_before_any_collective():
+    """Every rank computes the same split sizes, so all of them raise (no rank left waiting in an allreduce)."""
+    from actionrec.distributed import World
+    from actionrec.errors import DataError
+    from actionrec.training import _shard
+
+    rows = [{"video": "a"}]
+    for rank in (0, 1):
+        with pytest.raises(DataError, match="fewer than train.processes=2"):
+            _shard(rows, World(rank, 2, rank), "validation")
+    assert _shard(rows * 3, World(1, 2, 1), "validation") == [{"video": "a"}]
