@@ -139,8 +139,10 @@ def make_dataset(
     augment: Augment | None = None,
     first_epoch: int = 0,
     parallel: int | None = None,
+    frames_per_clip: int = 1,
 ) -> tf.data.Dataset:
-    """``kind``: "frames" (one frame per clip when training, every frame otherwise), "clip" or "clip+flow".
+    """``kind``: "frames" (``frames_per_clip`` random frames per clip when training, every frame
+    otherwise), "clip" or "clip+flow".
 
     Training streams are infinite (epochs come from ``steps_per_epoch``); evaluation streams
     are one pass in manifest order. ``parallel`` bounds decoding threads (tests and benchmarks).
@@ -173,9 +175,9 @@ def make_dataset(
             rgb = tf.cast(rgb, tf.float32)
             flow = None if flow is None else tf.cast(flow, tf.float32)
         if kind == "frames":
-            if training:  # a fresh random frame of the clip per epoch
-                pick = tf.random.stateless_uniform([], element_seed + 1, 0, t, dtype=tf.int32)
-                return rgb[pick], label
+            if training:  # fresh random frames of the clip every epoch (distinct while k <= T)
+                picks = tf.random.experimental.stateless_shuffle(tf.range(t), seed=element_seed + 1)[:frames_per_clip]
+                return tf.gather(rgb, picks), tf.repeat(label, frames_per_clip)
             return rgb, tf.repeat(label, t)  # every frame; the video score is the mean over them
         if kind == "clip+flow":
             return {"rgb": rgb, "flow": flow}, label
@@ -184,7 +186,8 @@ def make_dataset(
     # Positions count from the start of epoch 0, so a resumed stream draws the same augmentations.
     start = first_epoch * n if training else 0
     ds = indices.enumerate(start=start).map(load, num_parallel_calls=parallel, deterministic=True)
-    if kind == "frames" and not training:
-        ds = ds.unbatch()  # frames of a video stay consecutive: T rows per video, in manifest order
+    if kind == "frames":
+        # Training: k frames per clip; evaluation: every frame, consecutive, in manifest order.
+        ds = ds.unbatch()
     ds = ds.batch(batch_size, drop_remainder=training)
     return ds.prefetch(AUTOTUNE)

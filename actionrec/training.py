@@ -41,6 +41,7 @@ class Settings:
     mixed_precision: bool
     xla: bool
     learning_rate: float
+    frames_per_clip: int
 
 
 def _auto(params: dict, key: str, gpu: bool) -> bool:
@@ -74,6 +75,7 @@ def read_settings(params: dict, arch: str) -> Settings:
         mixed_precision=_auto(params, "train.mixed_precision", gpu),
         xla=_auto(params, "train.xla", gpu),
         learning_rate=float(lr),
+        frames_per_clip=config.positive_int(params, "train.frames_per_clip"),
     )
 
 
@@ -200,9 +202,11 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
 
     rows = read_manifest(FRAMES)
     train_rows, val_rows = split_train_val(rows, settings.val_groups, settings.seed)
-    per_rank = len(train_rows) // world.size
+    # A frame model's training example is a frame: k of them per clip and epoch.
+    per_clip = min(settings.frames_per_clip, t) if module.INPUT == "frames" else 1
+    per_rank = len(train_rows) // world.size * per_clip
     if settings.batch_size > per_rank:
-        raise ParamError("train.batch_size", settings.batch_size, f"at most {per_rank} (training videos per process)")
+        raise ParamError("train.batch_size", settings.batch_size, f"at most {per_rank} (training examples per process)")
     my_train, my_val = _shard(train_rows, world, "training"), _shard(val_rows, world, "validation")
     steps = per_rank // settings.batch_size  # identical on every rank, so allreduce never waits forever
 
@@ -241,7 +245,8 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
 
     kind = module.INPUT
     train_ds = make_dataset(source(my_train), kind=kind, batch_size=settings.batch_size, training=True,
-                            seed=settings.seed + world.rank, augment=augment, first_epoch=first_epoch)  # fmt: skip
+                            seed=settings.seed + world.rank, augment=augment, first_epoch=first_epoch,
+                            frames_per_clip=per_clip)  # fmt: skip
     val_ds = make_dataset(source(my_val), kind=kind, batch_size=settings.batch_size, training=False, seed=settings.seed)
     val_samples = len(my_val) * (t if kind == "frames" else 1)
 

@@ -22,8 +22,12 @@ COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "dvclive", ".pytes
 
 
 def tiny_params(params: dict) -> dict:
-    params["data"]["synthetic"].update(groups=8, clips_per_group=1, frames=[8, 12], size=[64, 48])
+    # Split 1 tests groups 1-7: groups 8-10 train (one of them held out for validation).
+    params["data"]["synthetic"].update(groups=10, clips_per_group=1, frames=[8, 12], size=[64, 48])
     params["frames"].update(count=4, size=[32, 32], workers=2)
+    params["train"].update(epochs=2, batch_size=4, val_groups=1)
+    params["architectures"]["basic_cnn"].update(filters=4, blocks=2)
+    params["architectures"]["conv3d"].update(filters=4, blocks=2)
     params["flow"]["workers"] = 2
     params["visualize"]["samples_per_class"] = 2
     return params
@@ -35,8 +39,11 @@ def project(tmp_path_factory) -> Path:
     shutil.copytree(REPO, root, ignore=COPY_IGNORE)
     (root / "data").mkdir()
     shutil.copy(REPO / "data" / ".gitignore", root / "data" / ".gitignore")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     edit_params(root, tiny_params)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "copy"], cwd=root, check=True)  # DVCLive needs a commit
     return root
 
 
@@ -81,7 +88,19 @@ def test_repro_data_stages_then_noop_then_partial(project):
     assert np.load(first).shape == (5, 32, 32, 3)
 
     edit_params(project, lambda p: {**p, "flow": {**p["flow"], "bound": 10.0}})
-    assert stages_run(dvc(project, "repro")) == {"flow"}
+    assert stages_run(dvc(project, "repro", "extract", "flow", "visualize")) == {"flow"}
+
+
+def test_train_branch_reruns_only_for_its_own_params(project):
+    out = dvc(project, "repro", "train@conv3d", "train@basic_cnn")
+    assert {"train@conv3d", "train@basic_cnn"} <= stages_run(out)
+    assert (project / "data/models/conv3d/model.keras").is_file()
+    summary = json.loads((project / "metrics/train/conv3d.json").read_text())
+    assert summary["architecture"] == "conv3d" and summary["epochs_run"] == 2 and summary["processes"] == 1
+    assert (project / "dvclive/conv3d/plots/metrics").is_dir()
+
+    edit_params(project, lambda p: {**p, "architectures": {**p["architectures"], "conv3d": {**p["architectures"]["conv3d"], "learning_rate": 0.003}}})
+    assert stages_run(dvc(project, "repro", "train@conv3d", "train@basic_cnn")) == {"train@conv3d"}
 
 
 def test_unknown_source_fails_naming_valid_ones(project, tmp_path):
