@@ -8,7 +8,6 @@ below what Farneback/DIS resolve on low-resolution frames.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing as mp
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from actionrec.framestore import read_manifest
-from actionrec.io import atomic_dir, save_array, write_json
+from actionrec.io import atomic_dir, file_digest, save_array, write_json
 
 METHODS = ("farneback", "dis")
 
@@ -55,10 +54,6 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def build_flow_store(frames_store: Path, out: Path, *, method: str, bound: float, workers: int) -> dict:
     rows = read_manifest(frames_store)
     with atomic_dir(out) as tmp:
@@ -70,7 +65,7 @@ def build_flow_store(frames_store: Path, out: Path, *, method: str, bound: float
             "method": method, "bound": bound, "videos": len(rows), "encoding": "uint8: f = u8 * 2 * bound / 255 - bound",
             # Ties this store to the frame store it came from: a stage that depends on data/flow
             # alone (two_stream) re-runs whenever data/frames changes, even where flow would not.
-            "frame_store": {name: _digest(Path(frames_store) / name) for name in ("store.json", "manifest.csv")},
+            "frame_store": {name: file_digest(Path(frames_store) / name) for name in ("store.json", "manifest.csv")},
         }  # fmt: skip
         write_json(tmp / "flow.json", summary)
     return summary

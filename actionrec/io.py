@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -42,3 +43,8 @@ def save_array(path: Path, array: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp.npy")
     np.save(tmp, array)
     os.replace(tmp, path)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (ties a derived output or a checkpoint to its inputs)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

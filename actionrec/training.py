@@ -24,7 +24,7 @@ from actionrec import config, distributed
 from actionrec.errors import DataError, ParamError
 from actionrec.framestore import read_manifest
 from actionrec.inputs import Augment, Source, make_dataset
-from actionrec.io import write_json
+from actionrec.io import file_digest, write_json
 
 FRAMES, FLOW = Path("data/frames"), Path("data/flow")
 MODELS_DIR, CHECKPOINTS, LOGS = Path("data/models"), Path("data/checkpoints"), Path("logs")
@@ -93,10 +93,6 @@ def split_train_val(rows: list[dict], val_groups: int, seed: int) -> tuple[list[
 def config_hash(*parts) -> str:
     """Identifies a training configuration; a checkpoint from any other one is never reused."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -225,7 +221,7 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     optimizer = keras.optimizers.Adam(settings.learning_rate * world.size)
     trainer.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=settings.xla)
 
-    key = config_hash(arch, arch_params, config.get(params, "train"), store, settings.seed, _file_digest(FRAMES / "manifest.csv"))
+    key = config_hash(arch, arch_params, config.get(params, "train"), store, settings.seed, file_digest(FRAMES / "manifest.csv"))
     ckpt_dir = CHECKPOINTS / arch / key
     state, best_weights = None, None
     if (ckpt_dir / "state.json").is_file():
