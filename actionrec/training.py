@@ -282,7 +282,11 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         tmp = out / "model.keras.tmp.keras"
         model.save(tmp)
         os.replace(tmp, out / "model.keras")
-        write_json(out / "classes.json", {"classes": classes, "input": kind, "frames": t, "size": [w, h]})
+        meta = {"classes": classes, "input": kind, "frames": t, "size": [w, h]}
+        if kind == "clip+flow":  # inference recomputes flow for a new video with the same settings
+            flow = json.loads((FLOW / "flow.json").read_text())
+            meta["flow"] = {"method": flow["method"], "bound": flow["bound"]}
+        write_json(out / "classes.json", meta)
         write_json(out / "history.json", history)
         write_json(METRICS_DIR / f"{arch}.json", summary)
         live.end()

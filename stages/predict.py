@@ -1,0 +1,88 @@
+"""predict: top-k classes of new videos with a trained model (not a DVC stage; a user command).
+
+    python -m stages.predict --model two_stream path/to/video.avi [more.avi ...]
+    ucf101-predict --model conv3d --top-k 3 --json a.avi b.avi
+
+Each video is decoded exactly as the extract stage decodes the training videos. An unreadable
+video is reported (stderr, or its entry in the JSON) and the others are still predicted; the
+exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from actionrec import cli
+from actionrec.errors import ParamError, PipelineError
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ucf101-predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="architecture name (its model is data/models/<model>/)")
+    parser.add_argument("--top-k", type=_positive, default=5, help="classes to show per video (default 5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    parser.add_argument("--models-dir", type=Path, default=Path("data/models"), help="where trained models are (default data/models)")
+    parser.add_argument("videos", nargs="+", type=Path)
+    return parser.parse_args(argv)
+
+
+def _load(arch: str, models_dir: Path):
+    import models
+
+    try:
+        models.get(arch)  # before TensorFlow is imported: a typo fails at once
+    except ParamError as err:
+        raise PipelineError(f"--model: unknown architecture {arch!r} (expected {err.expected})") from None
+    from actionrec.inference import load_trained
+
+    return load_trained(arch, models_dir)
+
+
+def predict(args: argparse.Namespace) -> list[dict]:
+    """One entry per video: {"video", "predictions"} or {"video", "error"}."""
+    trained = _load(args.model, args.models_dir)
+    from actionrec.inference import predict_video, top_k
+    from actionrec.video import UnreadableVideo
+
+    results = []
+    for video in args.videos:
+        try:
+            probs = predict_video(trained, video)
+        except UnreadableVideo as err:
+            print(f"error: {err.path}: {err.reason}", file=sys.stderr)
+            results.append({"video": str(video), "error": err.reason})
+            continue
+        ranked = top_k(trained, probs, args.top_k)
+        results.append({"video": str(video), "predictions": [{"class": c, "probability": p} for c, p in ranked]})
+        if not args.json:
+            print(f"{video}")
+            print("\n".join(f"  {p:6.3f}  {c}" for c, p in ranked))
+    return results
+
+
+def _main() -> None:
+    args = parse_args()
+    results = predict(args)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    if any("error" in r for r in results):
+        sys.exit(1)
+
+
+def main() -> None:
+    """Console-script entry point (``ucf101-predict``): user errors are one line, exit status 2."""
+    cli.run(_main)
+
+
+if __name__ == "__main__":
+    main()
