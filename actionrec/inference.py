@@ -18,6 +18,7 @@ import numpy as np
 import models
 from actionrec.errors import DataError, PipelineError
 from actionrec.flow import compute_flow
+from actionrec.inputs import clip_windows
 from actionrec.video import sample_frames
 
 MODELS_DIR = Path("data/models")
@@ -32,6 +33,7 @@ class TrainedModel:
     frames: int  # frames sampled per video
     size: tuple[int, int]  # (width, height)
     flow: dict | None = None  # {"method", "bound"} the flow store had at training time (clip+flow)
+    clip_frames: int | None = None  # clip models: frames per clip (None: all ``frames``)
 
 
 def _require(path: Path, arch: str) -> Path:
@@ -54,7 +56,8 @@ def load_trained(arch: str, models_dir: Path = MODELS_DIR) -> TrainedModel:
         raise PipelineError(f"{directory}: model has {model.output_shape[-1]} outputs but classes.json lists "
                             f"{len(meta['classes'])} classes (rerun `dvc repro train@{arch}`)")  # fmt: skip
     width, height = meta["size"]
-    return TrainedModel(arch, model, list(meta["classes"]), meta["input"], int(meta["frames"]), (int(width), int(height)), meta.get("flow"))
+    return TrainedModel(arch, model, list(meta["classes"]), meta["input"], int(meta["frames"]), (int(width), int(height)),
+                        meta.get("flow"), meta.get("clip_frames"))  # fmt: skip
 
 
 def _check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
@@ -71,12 +74,14 @@ def _flow_for(trained: TrainedModel, frames: np.ndarray) -> np.ndarray:
     return compute_flow(frames, trained.flow["method"], float(trained.flow["bound"]))
 
 
-def video_inputs(trained: TrainedModel, frames: np.ndarray, flow_u8: np.ndarray | None = None):
+def video_inputs(trained: TrainedModel, frames: np.ndarray, flow_u8: np.ndarray | None = None, clips: int = 1):
     """The model input for one video, as ``make_dataset(training=False)`` builds it.
 
     ``frames``: (T, H, W, 3) uint8 RGB. Frame models get all T frames as one batch; clip models
-    a batch of one clip; two-stream models ``{"rgb", "flow"}``, the flow computed with the
-    training-time method and bound when ``flow_u8`` ((T-1, H, W, 2) uint8) is not given.
+    a batch of ``clips`` windows of ``clip_frames`` frames (:func:`inputs.clip_windows`; with
+    ``clips=1`` the centre window, as validation uses); two-stream models ``{"rgb", "flow"}``,
+    the flow computed with the training-time method and bound when ``flow_u8`` ((T-1, H, W, 2)
+    uint8) is not given.
     """
     t, (w, h) = trained.frames, trained.size
     frames = np.asarray(frames)
@@ -84,24 +89,27 @@ def video_inputs(trained: TrainedModel, frames: np.ndarray, flow_u8: np.ndarray 
     rgb = frames.astype(np.float32)
     if trained.input == "frames":
         return rgb
+    length = trained.clip_frames or t
+    starts = clip_windows(t, length, clips)
     if trained.input == "clip":
-        return rgb[None]
+        return np.stack([rgb[s : s + length] for s in starts])
     if trained.input != "clip+flow":
         raise PipelineError(f"{trained.architecture}: unknown input kind {trained.input!r} in classes.json")
     flow_u8 = _flow_for(trained, frames) if flow_u8 is None else np.asarray(flow_u8)
     _check_shape("flow", flow_u8, (t - 1, h, w, 2))
-    return {"rgb": rgb[None], "flow": flow_u8.astype(np.float32)[None]}
+    flow = flow_u8.astype(np.float32)
+    return {"rgb": np.stack([rgb[s : s + length] for s in starts]), "flow": np.stack([flow[s : s + length - 1] for s in starts])}
 
 
-def predict_frames(trained: TrainedModel, frames: np.ndarray, flow_u8: np.ndarray | None = None) -> np.ndarray:
-    """(C,) class probabilities for one video; a frame model's score is the mean over its frames."""
-    probs = np.asarray(trained.model(video_inputs(trained, frames, flow_u8), training=False), dtype=np.float32)
+def predict_frames(trained: TrainedModel, frames: np.ndarray, flow_u8: np.ndarray | None = None, clips: int = 1) -> np.ndarray:
+    """(C,) class probabilities for one video: the mean over its frames (frame models) or clips."""
+    probs = np.asarray(trained.model(video_inputs(trained, frames, flow_u8, clips), training=False), dtype=np.float32)
     return probs.mean(axis=0)
 
 
-def predict_video(trained: TrainedModel, path: Path) -> np.ndarray:
+def predict_video(trained: TrainedModel, path: Path, clips: int = 1) -> np.ndarray:
     """Decode ``path`` like the extract stage, then :func:`predict_frames`; raises ``UnreadableVideo``."""
-    return predict_frames(trained, sample_frames(Path(path), trained.frames, trained.size).frames)
+    return predict_frames(trained, sample_frames(Path(path), trained.frames, trained.size).frames, clips=clips)
 
 
 def top_k(trained: TrainedModel, probs: np.ndarray, k: int) -> list[tuple[str, float]]:

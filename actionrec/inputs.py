@@ -129,6 +129,18 @@ def epoch_order(n: int, seed: int, first_epoch: int = 0) -> tf.data.Dataset:
     )
 
 
+def clip_windows(frames: int, length: int, clips: int) -> list[int]:
+    """Start indices of ``clips`` windows of ``length`` stored frames, evenly spaced over ``frames``.
+
+    One clip is the centre window; a video no longer than one clip has a single window.
+    """
+    if length >= frames:
+        return [0]
+    if clips == 1:
+        return [(frames - length) // 2]
+    return sorted({int(round(s)) for s in np.linspace(0, frames - length, clips)})
+
+
 def make_dataset(
     source: Source,
     *,
@@ -140,9 +152,13 @@ def make_dataset(
     first_epoch: int = 0,
     parallel: int | None = None,
     frames_per_clip: int = 1,
+    clip_frames: int | None = None,
 ) -> tf.data.Dataset:
     """``kind``: "frames" (``frames_per_clip`` random frames per clip when training, every frame
     otherwise), "clip" or "clip+flow".
+
+    Clip models see ``clip_frames`` consecutive stored frames (default: all of them): a random
+    window when training (temporal jitter), the centre window otherwise.
 
     Training streams are infinite (epochs come from ``steps_per_epoch``); evaluation streams
     are one pass in manifest order. ``parallel`` bounds decoding threads (tests and benchmarks).
@@ -162,6 +178,9 @@ def make_dataset(
     n = len(source.paths)
     indices = epoch_order(n, seed, first_epoch) if training else tf.data.Dataset.range(n)
     aug = augment or Augment(flip=False)
+    length = clip_frames or t
+    if kind != "frames" and not 1 <= length <= t:
+        raise DataError(f"clips of {length} frames from videos of {t} stored frames")
 
     def load(position, index):
         rel = paths[index]
@@ -169,6 +188,13 @@ def make_dataset(
         rgb = read_rgb(rel)
         flow = read_flow(rel) if read_flow is not None else None
         element_seed = tf.stack([tf.cast(seed, tf.int64), position])
+        if kind != "frames" and length < t:
+            if training:
+                start = tf.random.stateless_uniform([], element_seed + 2, 0, t - length + 1, dtype=tf.int32)
+            else:
+                start = clip_windows(t, length, 1)[0]
+            rgb = rgb[start : start + length]
+            flow = None if flow is None else flow[start : start + length - 1]
         if training:
             rgb, flow = _clip_augment(rgb, flow, aug, element_seed)
         else:

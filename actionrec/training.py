@@ -42,6 +42,7 @@ class Settings:
     xla: bool
     learning_rate: float
     frames_per_clip: int
+    clip_frames: int | None  # clip models: stored frames per clip (None: all)
 
 
 def _auto(params: dict, key: str, gpu: bool) -> bool:
@@ -76,6 +77,7 @@ def read_settings(params: dict, arch: str) -> Settings:
         xla=_auto(params, "train.xla", gpu),
         learning_rate=float(lr),
         frames_per_clip=config.positive_int(params, "train.frames_per_clip"),
+        clip_frames=None if config.get(params, "train.clip_frames") is None else config.positive_int(params, "train.clip_frames"),
     )
 
 
@@ -190,10 +192,15 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     settings = read_settings(params, arch)
     store = json.loads((FRAMES / "store.json").read_text())
     t, (w, h) = store["count"], store["size"]
-    spec = models.InputSpec(frames=t, height=h, width=w)
+    # Clip models see windows of `train.clip_frames` of the t stored frames (evaluation averages several).
+    length = t if module.INPUT == "frames" or settings.clip_frames is None else settings.clip_frames
+    if length > t:
+        raise ParamError("train.clip_frames", length, f"at most frames.count = {t}")
+    spec = models.InputSpec(frames=length, height=h, width=w)
     need = module.min_frames(arch_params)
-    if t < need:
-        raise ParamError("frames.count", t, f"at least {need} for {arch}")
+    if length < need:
+        key = "frames.count" if length == t else "train.clip_frames"
+        raise ParamError(key, length, f"at least {need} for {arch}")
     augment = Augment.from_params(arch_params.get("augment"), f"architectures.{arch}.augment")
 
     rows = read_manifest(FRAMES)
@@ -242,8 +249,9 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     kind = module.INPUT
     train_ds = make_dataset(source(my_train), kind=kind, batch_size=settings.batch_size, training=True,
                             seed=settings.seed + world.rank, augment=augment, first_epoch=first_epoch,
-                            frames_per_clip=per_clip)  # fmt: skip
-    val_ds = make_dataset(source(my_val), kind=kind, batch_size=settings.batch_size, training=False, seed=settings.seed)
+                            frames_per_clip=per_clip, clip_frames=length)  # fmt: skip
+    val_ds = make_dataset(source(my_val), kind=kind, batch_size=settings.batch_size, training=False, seed=settings.seed,
+                          clip_frames=length)  # fmt: skip
     val_samples = len(my_val) * (t if kind == "frames" else 1)
 
     early = ResumableEarlyStopping(state, best_weights, monitor="val_loss", patience=settings.patience, restore_best_weights=True)
@@ -282,7 +290,7 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         tmp = out / "model.keras.tmp.keras"
         model.save(tmp)
         os.replace(tmp, out / "model.keras")
-        meta = {"classes": classes, "input": kind, "frames": t, "size": [w, h]}
+        meta = {"classes": classes, "input": kind, "frames": t, "clip_frames": length, "size": [w, h]}
         if kind == "clip+flow":  # inference recomputes flow for a new video with the same settings
             flow = json.loads((FLOW / "flow.json").read_text())
             meta["flow"] = {"method": flow["method"], "bound": flow["bound"]}

@@ -21,6 +21,7 @@ from pathlib import Path
 import keras
 
 from actionrec.errors import ParamError, PipelineError
+from models.blocks import BN_MOMENTUM
 
 IMAGENET_SIZES = (96, 128, 160, 192, 224)  # MobileNetV2 sizes with their own ImageNet weights
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -81,6 +82,19 @@ def efficientnet_b0(input_shape, weights="imagenet", key="architectures.efficien
     return _load(make, weights, f"{key}.weights", file, EFFICIENTNET_URL + file)
 
 
+def _scratch_batch_norm(model: keras.Model) -> keras.Model:
+    """A randomly initialised backbone learns its batch-norm statistics from our data, in a few hundred steps.
+
+    keras.applications use momentum 0.99 (MobileNetV2 0.999), tuned for ImageNet-length runs: on
+    the synthetic profile the moving statistics would still hold their initial values when
+    validation runs, and every validation prediction would be uniform (val_loss = ln C).
+    """
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
+    return model
+
+
 def _check_size(input_shape, key: str) -> None:
     if min(input_shape[:2]) < 32:
         raise ParamError("frames.size", [input_shape[1], input_shape[0]], f"at least 32x32 for {key.split('.')[-1]} (an ImageNet backbone)")
@@ -88,7 +102,7 @@ def _check_size(input_shape, key: str) -> None:
 
 def _load(make, weights, key: str, file: str, url: str) -> keras.Model:
     if weights is None:
-        return make(None)
+        return _scratch_batch_norm(make(None))
     if weights == "imagenet":
         try:
             return make("imagenet")

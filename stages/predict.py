@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ucf101-predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="architecture name (its model is data/models/<model>/)")
     parser.add_argument("--top-k", type=_positive, default=5, help="classes to show per video (default 5)")
+    parser.add_argument("--clips", type=_positive, default=3,
+                        help="clip models: clips averaged per video, as evaluate.clips_per_video (default 3)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--models-dir", type=Path, default=Path("data/models"), help="where trained models are (default data/models)")
     parser.add_argument("videos", nargs="+", type=Path)
@@ -57,7 +59,7 @@ def predict(args: argparse.Namespace) -> list[dict]:
     results = []
     for video in args.videos:
         try:
-            probs = predict_video(trained, video)
+            probs = predict_video(trained, video, args.clips)
         except UnreadableVideo as err:
             print(f"error: {err.path}: {err.reason}", file=sys.stderr)
             results.append({"video": str(video), "error": err.reason})

@@ -8,7 +8,7 @@ import pytest
 from actionrec.errors import DataError, ParamError
 from actionrec.flow import build_flow_store
 from actionrec.framestore import extract, read_manifest
-from actionrec.inputs import Augment, Source, epoch_order, make_dataset
+from actionrec.inputs import Augment, Source, clip_windows, epoch_order, make_dataset
 
 T, SIZE = 4, (24, 16)  # frames, (width, height)
 
@@ -126,3 +126,30 @@ def test_empty_source_is_an_error(store):
 def test_bad_augmentation_params_name_the_key(params, key):
     with pytest.raises(ParamError, match=key.replace(".", r"\.")):
         Augment.from_params(params, "aug")
+
+
+def test_clip_windows_are_evenly_spaced_and_centred_for_one_clip():
+    assert clip_windows(16, 8, 3) == [0, 4, 8]
+    assert clip_windows(16, 8, 1) == [4]
+    assert clip_windows(8, 8, 3) == [0]  # the clip covers the video: one window
+    assert clip_windows(9, 8, 5) == [0, 1]
+
+
+def test_short_clips_are_consecutive_stored_frames_with_aligned_flow(store):
+    rows = read_manifest(store / "frames")
+    src = source(store, rows)
+    frames = {r["frames"]: np.load(store / "frames" / r["frames"]).astype(np.float32) for r in rows}
+    flows = {r["frames"]: np.load(store / "flow" / r["frames"]).astype(np.float32) for r in rows}
+    (x, _), = take(make_dataset(src, kind="clip+flow", batch_size=1, training=False, seed=0, clip_frames=2), 1)
+    np.testing.assert_array_equal(x["rgb"][0], frames[rows[0]["frames"]][1:3])  # centre window of 4: start 1
+    np.testing.assert_array_equal(x["flow"][0], flows[rows[0]["frames"]][1:2])
+    starts = set()
+    for (x, _) in take(make_dataset(src, kind="clip+flow", batch_size=1, training=True, seed=3, clip_frames=2), 24):
+        match = [(k, s) for k, f in frames.items() for s in range(T - 1) if np.array_equal(f[s : s + 2], x["rgb"][0])]
+        assert match, "a training clip is not a window of consecutive stored frames"
+        k, s = match[0]
+        np.testing.assert_array_equal(x["flow"][0], flows[k][s : s + 1])
+        starts.add(s)
+    assert len(starts) > 1  # temporal jitter: the window moves
+    with pytest.raises(DataError, match="clips of 5 frames"):
+        make_dataset(src, kind="clip", batch_size=1, training=False, seed=0, clip_frames=5)

@@ -26,6 +26,8 @@ def tiny_params(params: dict) -> dict:
     params["data"]["synthetic"].update(groups=10, clips_per_group=1, frames=[8, 12], size=[64, 48])
     params["frames"].update(count=4, size=[32, 32], workers=2)
     params["train"].update(epochs=2, batch_size=4, val_groups=1)
+    for settings in params["architectures"].values():
+        settings.pop("epochs", None)  # train.epochs for all
     params["architectures"]["basic_cnn"].update(filters=4, blocks=2)
     params["architectures"]["conv3d"].update(filters=4, blocks=2)
     params["flow"]["workers"] = 2

@@ -122,6 +122,25 @@ def test_video_inputs_equal_the_evaluation_stream_of_a_frame_store(arch, trained
         np.testing.assert_array_equal(ours, batch.numpy())
 
 
+def test_short_clips_are_averaged_over_evenly_spaced_windows(tmp_path, video):
+    """clip_frames=2 of T=4 stored frames: 3 clips start at frames 0, 1, 2; the score is their mean."""
+    keras.utils.set_random_seed(0)
+    model = models.build("two_stream", len(CLASSES), models.InputSpec(frames=2, height=SIZE[1], width=SIZE[0]), TINY["two_stream"])
+    (tmp_path / "two_stream").mkdir()
+    model.save(tmp_path / "two_stream" / "model.keras")
+    write_json(tmp_path / "two_stream" / "classes.json",
+               {"classes": CLASSES, "input": "clip+flow", "frames": T, "clip_frames": 2, "size": list(SIZE), "flow": FLOW})  # fmt: skip
+    trained = load_trained("two_stream", tmp_path)
+    frames = frames_of(video)
+    flow = compute_flow(frames, **FLOW).astype(np.float32)
+    x = video_inputs(trained, frames, clips=3)
+    np.testing.assert_array_equal(x["rgb"], np.stack([frames[s : s + 2] for s in (0, 1, 2)]).astype(np.float32))
+    np.testing.assert_array_equal(x["flow"], np.stack([flow[s : s + 1] for s in (0, 1, 2)]))
+    np.testing.assert_array_equal(video_inputs(trained, frames)["rgb"][0], frames[1:3].astype(np.float32))  # centre
+    expected = np.asarray(model(x, training=False)).mean(axis=0)
+    np.testing.assert_allclose(predict_video(trained, video, clips=3), expected, rtol=1e-6, atol=1e-7)
+
+
 def test_given_flow_is_used_as_is(trained_dir, video):
     trained = load_trained("two_stream", trained_dir)
     frames = frames_of(video)

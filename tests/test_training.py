@@ -33,7 +33,7 @@ def tiny_params() -> dict:
     params["flow"]["workers"] = 2
     params["train"].update(epochs=3, batch_size=8, patience=5, val_groups=1)
     params["architectures"]["basic_cnn"].update(epochs=3, filters=8, blocks=2)
-    params["architectures"]["conv3d"].update(filters=4, blocks=2)
+    params["architectures"]["conv3d"].update(epochs=3, filters=4, blocks=2)
     return params
 
 
@@ -162,6 +162,15 @@ def test_frames_count_below_what_conv3d_needs(project):
     set_params(project, lambda p: p["architectures"]["conv3d"].update(blocks=4))  # pools time 3 times: needs 8 frames
     result = run(project, sys.executable, "-m", "stages.train", "conv3d", check=False)
     assert result.returncode == 2 and "'frames.count': 4" in result.stderr and "at least 8 for conv3d" in result.stderr
+
+
+def test_clip_frames_longer_than_the_stored_frames_or_too_short_for_conv3d(project):
+    set_params(project, lambda p: p["train"].update(clip_frames=5))
+    result = run(project, sys.executable, "-m", "stages.train", "conv3d", check=False)
+    assert result.returncode == 2 and "'train.clip_frames': 5" in result.stderr and "at most frames.count = 4" in result.stderr
+    set_params(project, lambda p: p["train"].update(clip_frames=1))  # the tiny conv3d pools time once: needs 2
+    result = run(project, sys.executable, "-m", "stages.train", "conv3d", check=False)
+    assert result.returncode == 2 and "'train.clip_frames': 1" in result.stderr and "at least 2 for conv3d" in result.stderr
 
 
 def test_unknown_architecture_lists_the_valid_names(project):

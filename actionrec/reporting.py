@@ -1,0 +1,102 @@
+"""The leaderboard of all ten architectures, and the full report of the selected one (``model``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+import models
+from actionrec import plots
+from actionrec.errors import PipelineError
+from actionrec.evaluation import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS, TRAIN_METRICS, Predictions
+from actionrec.io import atomic_dir, write_json
+
+LEADERBOARD_DIR, SELECTED_DIR = Path("plots/leaderboard"), Path("plots/selected")
+LEADERBOARD_METRICS, SELECTED_METRICS = Path("metrics/leaderboard.json"), Path("metrics/selected.json")
+# Columns of the leaderboard, in order; the motion/appearance columns exist for the synthetic set only.
+HEADLINE = ["top1", "top5", "macro_f1", "auc_macro", "accuracy_motion", "accuracy_appearance"]
+COSTS = ["parameters", "latency_ms", "train_seconds"]
+
+
+def _load(path: Path, stage: str) -> dict:
+    if not path.is_file():
+        raise PipelineError(f"{path}: not found (run `dvc repro {stage}`)")
+    return json.loads(path.read_text())
+
+
+def leaderboard_rows() -> list[dict]:
+    """One row per architecture, best top-1 first; every one of the ten must have been evaluated."""
+    rows = []
+    for arch in models.ARCHITECTURES:
+        evaluated = _load(METRICS_DIR / f"{arch}.json", f"evaluate@{arch}")
+        row = {"architecture": arch, "input": evaluated["input"]}
+        row.update({k: evaluated[k] for k in HEADLINE if k in evaluated})
+        row.update(parameters=evaluated["parameters"], latency_ms=evaluated["latency_ms"])
+        if arch == "ensemble":  # trained = its members trained
+            members = json.loads((MODELS_DIR / "ensemble" / "ensemble.json").read_text())["members"]
+            row["train_seconds"] = round(sum(_load(TRAIN_METRICS / f"{m}.json", f"train@{m}")["train_seconds"] for m in members), 1)
+        else:
+            row["train_seconds"] = _load(TRAIN_METRICS / f"{arch}.json", f"train@{arch}")["train_seconds"]
+        rows.append(row)
+    return sorted(rows, key=lambda r: -r["top1"])
+
+
+def write_leaderboard(rows: list[dict]) -> None:
+    table = pd.DataFrame(rows)
+    with atomic_dir(LEADERBOARD_DIR) as tmp:
+        table.to_csv(tmp / "leaderboard.csv", index=False, float_format="%.4f")
+        (tmp / "leaderboard.md").write_text(markdown_table(table) + "\n")
+        metrics = [m for m in HEADLINE if m in table.columns]
+        plots.leaderboard_png(rows, metrics, tmp / "leaderboard.png", "Test-split metrics of the ten architectures")
+    write_json(LEADERBOARD_METRICS, {r["architecture"]: {k: v for k, v in r.items() if k not in ("architecture", "input")} for r in rows})
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub Markdown table (pandas' to_markdown needs the extra `tabulate` package)."""
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if pd.isna(value) else f"{value:.3f}"
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "|".join("---" if c in ("architecture", "input") else "---:" for c in table.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.astype(object).itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_report(arch: str) -> dict:
+    """``metrics/selected.json`` and ``plots/selected/``: everything about the selected architecture."""
+    models.get(arch)
+    headline = _load(METRICS_DIR / f"{arch}.json", f"evaluate@{arch}")
+    report = _load(PLOTS_DIR / arch / "report.json", f"evaluate@{arch}")
+    pred = Predictions.read(PREDICTIONS / f"{arch}.csv")
+    history_file = MODELS_DIR / arch / "history.json"
+    classes = report["classes"]
+    with atomic_dir(SELECTED_DIR) as tmp:
+        if history_file.is_file():
+            plots.training_curves_png(json.loads(history_file.read_text()), tmp / "training_curves.png", f"{arch}: training curves")
+        plots.confusion_png(report["confusion"], classes, tmp / "confusion.png", f"{arch}: confusion matrix (test videos)")
+        plots.roc_png(pred.labels, pred.probabilities, classes, tmp / "roc.png", f"{arch}: ROC, one vs rest")
+        plots.per_class_accuracy_png(report["per_class"], tmp / "per_class_accuracy.png", f"{arch}: per-class accuracy", report["kinds"])
+        pd.DataFrame(report["worst_confusions"], columns=["true", "predicted", "count", "rate"]).to_csv(tmp / "worst_confusions.csv", index=False)
+        shutil.copy(PLOTS_DIR / arch / "report.json", tmp / "report.json")
+        (tmp / "report.md").write_text(report_markdown(arch, headline, report))
+    selected = {"model": arch, **{k: v for k, v in headline.items() if k != "architecture"}}
+    write_json(SELECTED_METRICS, selected)
+    return selected
+
+
+def report_markdown(arch: str, headline: dict, report: dict) -> str:
+    lines = [f"# {arch}", "", "| metric | value |", "|---|---:|"]
+    lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in headline.items() if k != "architecture"]
+    lines += ["", "## Worst-confused class pairs", "", "| true | predicted | videos | share of the true class |", "|---|---|---:|---:|"]
+    lines += [f"| {c['true']} | {c['predicted']} | {c['count']} | {c['rate']:.2f} |" for c in report["worst_confusions"]]
+    lines += ["", "## Per class", "", "| class | kind | precision | recall | F1 | videos |", "|---|---|---:|---:|---:|---:|"]
+    kinds = report.get("kinds") or {}
+    for name, c in report["per_class"].items():
+        lines.append(f"| {name} | {kinds.get(name, '')} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
+    lines += ["", "Figures: training_curves.png, confusion.png, roc.png, per_class_accuracy.png."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,22 @@
+"""select_model: check the ``model`` param before anything is trained for it.
+
+The report stage's dependencies are paths built from ``${model}``; for an unknown name they
+would only fail, with a bare "No such file", once the stage is reached. This stage has no
+dependencies but the param, so DVC runs it first and a typo fails at once with the valid names.
+"""
+
+from actionrec import cli, config
+from actionrec.io import write_json
+
+
+def main() -> None:
+    import models
+
+    name = config.get(config.load_params(), "model")
+    models.get(name)
+    write_json("data/selected.json", {"model": name})
+    print(f"select_model: {name}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

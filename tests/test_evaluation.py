@@ -1,0 +1,173 @@
+"""Evaluation outputs, the ensemble, the leaderboard and the report, on files written by the test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import models
+from actionrec import evaluation, reporting
+from actionrec.errors import DataError, ParamError, PipelineError
+from actionrec.evaluation import Predictions
+from actionrec.io import write_json
+from conftest import REPO
+
+CLASSES = ["Rising", "Falling", "Triangle"]
+VIDEOS = ["Rising/v_Rising_g01_c01.avi", "Falling/v_Falling_g01_c01.avi", "Triangle/v_Triangle_g01_c01.avi", "Rising/v_Rising_g02_c01.avi"]
+LABELS = np.array([0, 1, 2, 0])
+TRAINABLE = [a for a in models.ARCHITECTURES if a != "ensemble"]
+
+
+def predictions(probs) -> Predictions:
+    return Predictions(list(VIDEOS), LABELS.copy(), np.asarray(probs, dtype=np.float64), list(CLASSES))
+
+
+A = predictions([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])  # top-1 3/4
+B = predictions([[0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.1, 0.8, 0.1]])  # top-1 2/4
+
+
+def test_predictions_round_trip_and_malformed_files(tmp_path):
+    A.write(tmp_path / "a.csv")
+    back = Predictions.read(tmp_path / "a.csv")
+    assert back.videos == VIDEOS and back.classes == CLASSES
+    np.testing.assert_array_equal(back.labels, LABELS)
+    np.testing.assert_allclose(back.probabilities, A.probabilities)
+
+    (tmp_path / "bad.csv").write_text("name,score\nx,1\n")
+    with pytest.raises(DataError, match="bad.csv: not a predictions file"):
+        Predictions.read(tmp_path / "bad.csv")
+    (tmp_path / "short.csv").write_text("video,label,a,b\nv1,0,0.5\n")
+    with pytest.raises(DataError, match="short.csv"):
+        Predictions.read(tmp_path / "short.csv")
+    with pytest.raises(PipelineError, match=r"dvc repro evaluate@conv3d"):
+        Predictions.read(tmp_path / "conv3d.csv")
+
+
+def test_score_reports_motion_and_appearance_accuracy():
+    headline, report = evaluation.score("conv3d", A, example_accuracy=0.7, parameters=123, latency_ms=4.56789)
+    assert headline["top1"] == pytest.approx(0.75)
+    # Rising x2 right, Falling wrong (predicted Rising): motion 2/3; Triangle right: appearance 1/1.
+    assert headline["accuracy_motion"] == pytest.approx(2 / 3)
+    assert headline["accuracy_appearance"] == pytest.approx(1.0)
+    assert headline["input"] == "clip" and headline["parameters"] == 123 and headline["latency_ms"] == 4.568
+    assert report["worst_confusions"][0] == {"true": "Falling", "predicted": "Rising", "count": 1, "rate": 1.0}
+    assert report["kinds"]["Triangle"] == "appearance"
+
+
+def test_score_without_synthetic_classes_has_no_kind_accuracy():
+    other = Predictions(VIDEOS, LABELS, A.probabilities, ["a", "b", "c"])
+    headline, report = evaluation.score("vgg", other, example_accuracy=None, parameters=1, latency_ms=1.0)
+    assert not any(k.startswith("accuracy_") for k in headline) and report["kinds"] is None
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A project-like cwd: evaluated members with their train and evaluate metrics."""
+    monkeypatch.chdir(tmp_path)
+    for arch, pred, val, params, latency in (("cnn_lstm", A, 0.75, 100, 2.0), ("conv3d", B, 0.25, 50, 3.0)):
+        pred.write(evaluation.PREDICTIONS / f"{arch}.csv")
+        write_json(evaluation.TRAIN_METRICS / f"{arch}.json", {"val_accuracy": val, "parameters": params, "train_seconds": 10.0})
+        write_json(evaluation.METRICS_DIR / f"{arch}.json", {"latency_ms": latency})
+    return tmp_path
+
+
+def test_weighted_ensemble_uses_validation_accuracy(workdir):
+    summary = evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "weighted"}})
+    combined = Predictions.read(evaluation.ENSEMBLE_DIR / "predictions.csv")
+    np.testing.assert_allclose(combined.probabilities, 0.75 * A.probabilities + 0.25 * B.probabilities, atol=1e-6)
+    assert summary["weights"] == {"cnn_lstm": 0.75, "conv3d": 0.25}
+    assert summary["parameters"] == 150 and summary["latency_ms"] == 5.0
+
+    evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
+    combined = Predictions.read(evaluation.ENSEMBLE_DIR / "predictions.csv")
+    np.testing.assert_allclose(combined.probabilities, (A.probabilities + B.probabilities) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "members, method, key",
+    [
+        (["cnn_lstm", "c3d"], "mean", "ensemble.members"),
+        (["cnn_lstm", "ensemble"], "mean", "ensemble.members"),
+        (["cnn_lstm", "cnn_lstm"], "mean", "ensemble.members"),
+        ([], "mean", "ensemble.members"),
+        (["cnn_lstm", "conv3d"], "median", "ensemble.method"),
+    ],
+)
+def test_bad_ensemble_params_name_the_key(workdir, members, method, key):
+    with pytest.raises(ParamError, match=key):
+        evaluation.build_ensemble({"ensemble": {"members": members, "method": method}})
+
+
+def test_ensemble_of_members_scored_on_other_videos_fails(workdir):
+    Predictions(VIDEOS[::-1], LABELS, B.probabilities, CLASSES).write(evaluation.PREDICTIONS / "conv3d.csv")
+    with pytest.raises(DataError, match="conv3d.csv: other videos"):
+        evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
+
+
+def test_ensemble_member_not_evaluated_names_the_stage(workdir):
+    with pytest.raises(PipelineError, match=r"dvc repro evaluate@vgg"):
+        evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "vgg"], "method": "mean"}})
+
+
+def fake_evaluations(skip: str | None = None) -> None:
+    for i, arch in enumerate(models.ARCHITECTURES):
+        if arch == skip:
+            continue
+        write_json(evaluation.METRICS_DIR / f"{arch}.json", {
+            "architecture": arch, "input": models.get(arch).INPUT, "top1": i / 10, "top5": 0.9, "macro_f1": i / 11,
+            "auc_macro": 0.8, "accuracy_motion": 0.5, "accuracy_appearance": 0.6, "parameters": 1000 + i, "latency_ms": 1.5,
+        })  # fmt: skip
+        if arch != "ensemble":
+            write_json(evaluation.TRAIN_METRICS / f"{arch}.json", {"train_seconds": 10.0 + i})
+    write_json(evaluation.ENSEMBLE_DIR / "ensemble.json", {"members": ["basic_cnn", "vgg"]})
+
+
+def test_leaderboard_holds_exactly_the_ten_architectures(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fake_evaluations()
+    rows = reporting.leaderboard_rows()
+    assert sorted(r["architecture"] for r in rows) == sorted(models.ARCHITECTURES)
+    assert [r["top1"] for r in rows] == sorted((r["top1"] for r in rows), reverse=True)
+    assert next(r for r in rows if r["architecture"] == "ensemble")["train_seconds"] == 10.0 + 11.0  # its members'
+    reporting.write_leaderboard(rows)
+    table = (tmp_path / "plots/leaderboard/leaderboard.md").read_text().splitlines()
+    assert len(table) == 2 + 10 and table[2].startswith("| ensemble |")
+    assert (tmp_path / "plots/leaderboard/leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(json.loads((tmp_path / "metrics/leaderboard.json").read_text())) == set(models.ARCHITECTURES)
+
+
+def test_leaderboard_with_a_missing_evaluation_names_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fake_evaluations(skip="two_stream")
+    with pytest.raises(PipelineError, match=r"metrics/evaluate/two_stream.json: not found \(run `dvc repro evaluate@two_stream`\)"):
+        reporting.leaderboard_rows()
+
+
+def test_report_of_the_selected_model(workdir):
+    headline, report = evaluation.score("cnn_lstm", A, example_accuracy=0.7, parameters=100, latency_ms=2.0)
+    write_json(evaluation.METRICS_DIR / "cnn_lstm.json", headline)
+    write_json(evaluation.PLOTS_DIR / "cnn_lstm" / "report.json", report)
+    history = [{"epoch": e, "loss": 1 / e, "accuracy": e / 3, "val_loss": 1.2 / e, "val_accuracy": e / 4} for e in (1, 2, 3)]
+    write_json(evaluation.MODELS_DIR / "cnn_lstm" / "history.json", history)
+    selected = reporting.write_report("cnn_lstm")
+    assert selected["model"] == "cnn_lstm" and selected["top1"] == pytest.approx(0.75)
+    assert json.loads((workdir / "metrics/selected.json").read_text()) == selected
+    out = workdir / "plots/selected"
+    for name in ("training_curves.png", "confusion.png", "roc.png", "per_class_accuracy.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+    assert "| Falling | Rising | 1 | 1.00 |" in (out / "report.md").read_text()
+    assert (out / "worst_confusions.csv").read_text().splitlines()[1] == "Falling,Rising,1,1.0"
+
+
+def test_select_model_rejects_an_unknown_name_listing_the_valid_ones(tmp_path):
+    (tmp_path / "params.yaml").write_text("model: twostream\n")
+    result = subprocess.run([sys.executable, "-m", "stages.select_model"], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert result.returncode == 2
+    assert "model" in result.stderr and "twostream" in result.stderr
+    assert all(name in result.stderr for name in models.ARCHITECTURES)
+    assert not (tmp_path / "data/selected.json").exists()
