@@ -228,7 +228,9 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     optimizer = keras.optimizers.Adam(settings.learning_rate * world.size)
     trainer.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=settings.xla)
 
-    key = config_hash(arch, arch_params, config.get(params, "train"), store, settings.seed, file_digest(FRAMES / "manifest.csv"))
+    # Which machines run the ranks does not change the result: a job resubmitted on other nodes resumes.
+    shared = {k: v for k, v in config.get(params, "train").items() if k != "hosts"}
+    key = config_hash(arch, arch_params, shared, store, settings.seed, file_digest(FRAMES / "manifest.csv"))
     ckpt_dir = CHECKPOINTS / arch / key
     state, best_weights = None, None
     if (ckpt_dir / "state.json").is_file():
