@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Stage commands in dvc.yaml (python, horovodrun) resolve to the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test bench dag clean-venv
+.PHONY: setup repro test bench bench-train dag clean-venv
 
 setup: $(SETUP_STAMP)
 
@@ -14,14 +14,23 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): pyproject.toml scripts/setup_env.sh
 	VENV=$(VENV) bash scripts/setup_env.sh
 
+# `make repro PROFILE=ucf101`: the overrides in profiles/ucf101.yaml as one `dvc exp run`.
 repro: $(SETUP_STAMP)
+ifdef PROFILE
+	$(BIN)/python -m actionrec.profiles $(PROFILE) --run
+else
 	$(BIN)/dvc repro
+endif
 
 test: $(SETUP_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(SETUP_STAMP)
 	$(BIN)/python bench/extract.py
+
+# Input pipeline vs train step, peak memory at 1x/4x videos, horovod np 2 vs np 1 (a few minutes).
+bench-train: $(SETUP_STAMP)
+	$(BIN)/python bench/train.py $(BENCH_ARGS)
 
 dag: $(SETUP_STAMP)
 	$(BIN)/dvc dag

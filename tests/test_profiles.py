@@ -1,0 +1,63 @@
+"""Params profiles: the UCF101 profile is valid against params.yaml and becomes `dvc exp run -S ...`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from actionrec import config, profiles
+from actionrec.errors import ParamError, PipelineError
+from conftest import REPO
+
+
+@pytest.fixture(autouse=True)
+def in_repo(monkeypatch):
+    monkeypatch.chdir(REPO)
+
+
+def test_ucf101_profile_is_valid_and_real_data_sized():
+    overrides = dict(profiles.leaves(profiles.load("ucf101")))
+    profiles.check(list(overrides.items()), config.load_params())
+    assert overrides["data.source"] == "ucf101" and overrides["data.split"] == 1
+    assert overrides["frames.count"] == 16 and overrides["frames.size"] == [112, 112]
+    assert overrides["architectures.mobilenet.weights"] == "imagenet"
+
+
+def test_options_are_compact_yaml_and_commas_are_not_sweeps():
+    options = profiles.set_options([("frames.size", [112, 112]), ("train.hosts", "a:4,b:4"), ("data.path", None), ("train.xla", True)])
+    assert options == ["-S", "frames.size=[112,112]", "-S", "train.hosts='a:4,b:4'", "-S", "data.path=null", "-S", "train.xla=true"]
+    assert yaml.safe_load(options[1].split("=", 1)[1]) == [112, 112]
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"frames": {"cuont": 16}}, "frames.cuont"),
+        ({"architectures": {"conv3d": {"filtres": 8}}}, "architectures.conv3d.filtres"),
+        ({"architectures": {"resnet": {"epochs": 8}}}, "architectures.resnet.epochs"),
+    ],
+)
+def test_a_misspelt_key_fails_naming_it(overrides, key):
+    with pytest.raises(ParamError, match=key.replace(".", r"\.")):
+        profiles.check(profiles.leaves(overrides), config.load_params())
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(PipelineError, match=r"profiles/nope.yaml: no such profile \(profiles here: .*ucf101"):
+        profiles.load("nope")
+
+
+def test_run_hands_the_options_and_extra_arguments_to_dvc_exp_run(tmp_path):
+    stub = tmp_path / "dvc"
+    stub.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    stub.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    result = subprocess.run([sys.executable, "-m", "actionrec.profiles", "ucf101", "--run", "train@conv3d"],
+                            cwd=REPO, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    argv = result.stdout.splitlines()
+    assert argv[:2] == ["exp", "run"] and argv[-1] == "train@conv3d"
+    assert "frames.size=[112,112]" in argv and "data.source=ucf101" in argv
