@@ -98,3 +98,16 @@ def test_unknown_model_fails_at_once_listing_the_valid_names(repo):
     assert "twostream" in output and all(name in output for name in models.ARCHITECTURES), output
     assert stages_run(output) == {"select_model"}, output  # nothing else was attempted
     assert time.monotonic() - started < 120
+
+
+def test_report_of_one_model_on_a_fresh_checkout_builds_only_what_it_needs(tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(REPO, root, ignore=COPY_IGNORE)
+    (root / "data").mkdir()
+    shutil.copy(REPO / "data" / ".gitignore", root / "data" / ".gitignore")
+    edit_params(root, tiny_everything)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    commit(root, "copy")
+    out = dvc(root, "exp", "run", "-S", "model=conv3d", "report")
+    assert stages_run(out) == {"select_model", "download", "extract", "train@conv3d", "evaluate@conv3d", "report"}
+    assert json.loads((root / "metrics/selected.json").read_text())["model"] == "conv3d"
