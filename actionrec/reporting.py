@@ -57,13 +57,15 @@ def write_leaderboard(rows: list[dict]) -> None:
 def markdown_table(table: pd.DataFrame) -> str:
     """A GitHub Markdown table (pandas' to_markdown needs the extra `tabulate` package)."""
 
-    def cell(value) -> str:
+    digits = {"latency_ms": 1, "train_seconds": 0}  # scores get 3
+
+    def cell(column: str, value) -> str:
         if isinstance(value, float):
-            return "" if pd.isna(value) else f"{value:.3f}"
+            return "" if pd.isna(value) else f"{value:,.{digits.get(column, 3)}f}"
         return f"{value:,}" if isinstance(value, int) else str(value)
 
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "|".join("---" if c in ("architecture", "input") else "---:" for c in table.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.astype(object).itertuples(index=False)]
+    lines += ["| " + " | ".join(cell(c, v) for c, v in zip(table.columns, row)) + " |" for row in table.astype(object).itertuples(index=False)]
     return "\n".join(lines)
 
 
