@@ -1,0 +1,335 @@
+"""Training benchmark: ratios measured side by side in one run on the synthetic data.
+
+    python bench/train.py [--quick] [--parts input memory scaling] [--videos 1000] [--seconds 10]
+
+Three parts (``--parts`` picks them; all three by default):
+
+input     The input pipeline alone against the training step alone, for the fastest frame model
+          (basic_cnn) and for conv3d. "input" iterates
+          ``actionrec.inputs.make_dataset(..., training=True, augment=...)`` streaming from the
+          frame store (--frames, default data/frames) with the architecture's own augmentation,
+          the training rows and the batch size of params.yaml, and nothing else. "train" calls
+          the same model's compiled train step (the stage's horovod-aware model, Adam, the same
+          loss and metrics) with ``train_on_batch`` on one fixed batch already in memory, so no
+          input work at all. Both are timed after a warm-up. Examples are counted as the model
+          consumes them: a frame model's example is one frame (the pipeline reads a clip and
+          draws train.frames_per_clip frames from it), conv3d's example is one clip.
+          Goal: input >= 3x what training consumes, so the pipeline never starves the model.
+
+memory    Peak RSS of the real train stage (``python -m stages.train basic_cnn``, one process)
+          at 1x and 4x the number of videos (--videos, default 1000 and 4000, rounded to whole
+          clips per group of the synthetic set's 10 classes x 25 groups). Each size gets its
+          own temporary working copy (params.yaml with data.synthetic.clips_per_group scaled,
+          frames.count 8, frames.size [64, 64], train.epochs --memory-epochs) whose frame store
+          is built by the real ``stages.download`` and ``stages.extract``. The peak is the
+          child's own ru_maxrss, read with os.wait4 on that process alone by a small launcher.
+          Goal: peak(4x) / peak(1x) < 1.15: the frame store streams, nothing loads the dataset.
+          The output also shows the ratio a uint8 copy of the store in memory would give.
+
+scaling   ``horovodrun -np 2 -H localhost:2`` against ``-np 1`` running the same train stage
+          (basic_cnn, --scaling-epochs epochs) in a temporary working copy that reads the frame
+          store (--frames). Throughput = training examples per epoch (steps x batch x
+          processes) / the epoch's seconds from data/models/basic_cnn/history.json, averaged over
+          the epochs after the first (the first one traces the graph). Those seconds include the
+          epoch's validation pass, which is sharded over the ranks too. No goal is set: on a
+          2-core machine both ranks, their TensorFlow thread pools and the tf.data threads share
+          the same two cores, and gradients are averaged with Gloo over loopback, so this shows
+          the overhead of the distributed path rather than a speed-up; with a GPU (or enough
+          cores) per rank the same command measures the real speed-up.
+
+Nothing is written inside the repository: the working copies live in a temporary directory
+that is removed at the end. The default run takes a few minutes on 2 CPU cores; --quick is a
+smoke run (shorter timings, 250/1000 videos, fewer epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ARCHS = ("basic_cnn", "conv3d")
+SYNTHETIC_CLASSES = 10  # classes of the synthetic set (actionrec.synthetic.CLASSES)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def child_env() -> dict:
+    """Children run this checkout's code with this interpreter's environment (horovodrun included)."""
+    path = os.environ.get("PYTHONPATH")
+    return dict(
+        os.environ,
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONPATH=str(REPO) + (os.pathsep + path if path else ""),
+        TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    )
+
+
+# Runs the measured command as its own child and writes that child's ru_maxrss (kB) to argv[1].
+# Why a launcher: on Linux, exec records the high-water RSS of the memory image it replaces, and
+# Python spawns with vfork, so a child started straight from this process (which holds TensorFlow
+# after the input part) would report at least this process's peak. The launcher is a small
+# fresh interpreter, so the figure is the train stage's own peak.
+PEAK_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_stage(cwd: Path, *cmd: str, peak: bool = False) -> tuple[str, float, int | None]:
+    """Run one command in ``cwd``; returns (output, wall seconds, peak RSS in bytes or None).
+
+    With ``peak``, the peak is the command's own ru_maxrss, from os.wait4 on that one process
+    (the maximum over its life, not a sum over children), taken by PEAK_LAUNCHER.
+    """
+    index = len(list(cwd.glob(".bench-*.log")))
+    log, peak_file = cwd / f".bench-{index}.log", cwd / f".bench-{index}.peak"
+    argv = (sys.executable, "-c", PEAK_LAUNCHER, str(peak_file), *cmd) if peak else cmd
+    start = time.perf_counter()
+    with open(log, "w+") as out:
+        code = subprocess.run(argv, cwd=cwd, env=child_env(), stdout=out, stderr=subprocess.STDOUT).returncode
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        text = out.read()
+    if code != 0:
+        sys.exit(f"bench/train.py: `{' '.join(cmd)}` failed with exit code {code}:\n{text[-3000:]}")
+    return text, seconds, int(peak_file.read_text()) * 1024 if peak else None
+
+
+def base_params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def write_params(root: Path, params: dict) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def set_epochs(params: dict, arch: str, epochs: int) -> None:
+    params["train"]["epochs"] = epochs
+    params["architectures"][arch]["epochs"] = epochs
+
+
+# --------------------------------------------------------------------------- input vs train step
+
+
+def bench_input(args, params: dict) -> list[str]:
+    import keras
+    import tensorflow as tf
+
+    import models
+    from actionrec import config, distributed
+    from actionrec.framestore import read_manifest
+    from actionrec.inputs import Augment, Source, make_dataset
+    from actionrec.training import split_train_val
+
+    frames = REPO / args.frames
+    if not (frames / "store.json").is_file():
+        sys.exit(f"bench/train.py: no frame store at {frames} (run `dvc repro extract` first, or pass --frames)")
+    store = json.loads((frames / "store.json").read_text())
+    t, (w, h) = store["count"], store["size"]
+    seed = config.get(params, "seed")
+    batch = args.batch_size or config.positive_int(params, "train.batch_size")
+    train_rows, _ = split_train_val(read_manifest(frames), config.positive_int(params, "train.val_groups"), seed)
+    source = Source(frames, [r["frames"] for r in train_rows], [r["label"] for r in train_rows], (t, h, w, 3))
+    # As the stage does with one process on CPU (bit-exact reruns); it applies to both sides.
+    if not tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.enable_op_determinism()
+    print(f"[input] frame store {args.frames}: {len(train_rows)} training videos of {t}x{h}x{w}, batch {batch}, "
+          f"{args.seconds:g} s per measurement after warm-up, {os.cpu_count()} CPU cores")  # fmt: skip
+
+    results = []
+    for arch in ARCHS:
+        module = models.get(arch)
+        arch_params = dict(config.get(params, f"architectures.{arch}") or {})
+        augment = Augment.from_params(arch_params.get("augment"), f"architectures.{arch}.augment")
+        per_clip = min(config.positive_int(params, "train.frames_per_clip"), t) if module.INPUT == "frames" else 1
+        # A clip model sees windows of train.clip_frames stored frames where params.yaml sets it, as in the stage.
+        window = params["train"].get("clip_frames") if module.INPUT != "frames" else None
+        length = window or t
+        ds = make_dataset(source, kind=module.INPUT, batch_size=batch, training=True, seed=seed, augment=augment,
+                          frames_per_clip=per_clip, **({"clip_frames": window} if window else {}))  # fmt: skip
+
+        # Input pipeline alone: batches pulled as fast as it delivers them.
+        iterator = iter(ds)
+        for _ in range(args.warmup_batches):
+            x, y = next(iterator)
+        examples, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < args.seconds:
+            x, y = next(iterator)
+            examples += int(x.shape[0])
+        input_rate = examples / elapsed
+        del iterator  # stops its prefetch threads before the training side is timed
+        gc.collect()
+
+        # Training step alone, on the last batch, held in memory.
+        keras.utils.set_random_seed(seed)
+        model = models.build(arch, len(store["classes"]), models.InputSpec(frames=length, height=h, width=w), arch_params)
+        trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
+        trainer.compile(optimizer=keras.optimizers.Adam(float(arch_params["learning_rate"])),
+                        loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)  # fmt: skip
+        x, y = tf.identity(x), tf.identity(y)
+        for _ in range(args.warmup_steps):
+            trainer.train_on_batch(x, y)
+        steps, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < args.seconds or steps < 3:
+            trainer.train_on_batch(x, y)
+            steps += 1
+        train_rate = steps * int(x.shape[0]) / elapsed
+        unit = f"frames (1 example = 1 frame, {per_clip} per clip read)" if module.INPUT == "frames" else f"clips of {length} frames"
+        results.append((arch, unit, per_clip, input_rate, train_rate))
+        del trainer, model
+        keras.backend.clear_session()
+        gc.collect()
+
+    print(f"{'':12s} {'input pipeline':>16s} {'train step':>14s} {'input/train':>12s}   examples are")
+    for arch, unit, per_clip, input_rate, train_rate in results:
+        print(f"{arch:12s} {input_rate:10.0f} ex/s {train_rate:8.0f} ex/s {input_rate / train_rate:11.1f}x   {unit}")
+    for arch, unit, per_clip, input_rate, _ in results:
+        if per_clip > 1:
+            print(f"  ({arch}: the pipeline's {input_rate:.0f} frames/s = {input_rate / per_clip:.0f} clips/s read from the store)")
+    return [f"input/train {arch}: {i / r:.1f}x   (goal >= 3)   {verdict(i / r >= 3)}" for arch, _, _, i, r in results]
+
+
+# --------------------------------------------------------------------------- peak memory at 1x and 4x
+
+
+def bench_memory(args, params: dict, work: Path) -> list[str]:
+    groups = params["data"]["synthetic"]["groups"]
+    clips = max(1, round(args.videos / (SYNTHETIC_CLASSES * groups)))
+    arch = "basic_cnn"
+    print(f"[memory] train stage `python -m stages.train {arch}` ({args.memory_epochs} epoch(s)) on stores of "
+          f"{SYNTHETIC_CLASSES} classes x {groups} groups x {clips} and x {4 * clips} clips, built by the real stages")  # fmt: skip
+    rows = []
+    for scale in (1, 4):
+        root = work / f"memory-{scale}x"
+        p = copy.deepcopy(params)
+        p["data"].update(source="synthetic", fraction=1.0, classes=None)
+        p["data"]["synthetic"].update(groups=groups, clips_per_group=clips * scale)
+        p["frames"].update(count=8, size=[64, 64])
+        set_epochs(p, arch, args.memory_epochs)
+        write_params(root, p)
+        _, t_download, _ = run_stage(root, sys.executable, "-m", "stages.download")
+        _, t_extract, _ = run_stage(root, sys.executable, "-m", "stages.extract")
+        videos = json.loads((root / "data/frames/store.json").read_text())["videos"]
+        size_mb = sum(f.stat().st_size for f in (root / "data/frames/videos").rglob("*.npy")) / 2**20
+        _, t_train, peak = run_stage(root, sys.executable, "-m", "stages.train", arch, peak=True)
+        rows.append((scale, videos, size_mb, t_download + t_extract, t_train, peak))
+        shutil.rmtree(root, ignore_errors=True)
+
+    print(f"{'':4s} {'videos':>7s} {'store':>9s} {'data stages':>12s} {'train stage':>12s} {'peak RSS':>10s}")
+    for scale, videos, size_mb, t_data, t_train, peak in rows:
+        print(f"{scale}x   {videos:7d} {size_mb:6.0f} MB {t_data:10.1f} s {t_train:10.1f} s {peak / 2**20:7.0f} MB")
+    ratio = rows[1][-1] / rows[0][-1]
+    # What the test would see if the stage held the dataset in memory (as uint8, the cheapest form).
+    loaded = (rows[0][-1] + (rows[1][2] - rows[0][2]) * 2**20) / rows[0][-1]
+    print(f"  (holding the store in memory as uint8 would add {rows[1][2] - rows[0][2]:.0f} MB at 4x: a ratio of {loaded:.2f})")
+    return [f"peak RSS 4x / 1x videos: {ratio:.3f}   (goal < 1.15)   {verdict(ratio < 1.15)}"]
+
+
+# --------------------------------------------------------------------------- horovod np 2 vs np 1
+
+
+def bench_scaling(args, params: dict, work: Path) -> list[str]:
+    frames = (REPO / args.frames).resolve()
+    if not (frames / "store.json").is_file():
+        sys.exit(f"bench/train.py: no frame store at {frames} (run `dvc repro extract` first, or pass --frames)")
+    arch = "basic_cnn"
+    horovodrun = shutil.which("horovodrun", path=child_env()["PATH"])
+    if horovodrun is None:
+        sys.exit("bench/train.py: horovodrun not found next to this Python (run `make setup`)")
+    print(f"[scaling] `horovodrun -np P -H localhost:P python -m stages.train {arch}`, {args.scaling_epochs} epochs, "
+          f"store {args.frames} ({json.loads((frames / 'store.json').read_text())['videos']} videos), {os.cpu_count()} CPU cores")  # fmt: skip
+    rows = []
+    for procs in (1, 2):
+        root = work / f"scaling-np{procs}"
+        p = copy.deepcopy(params)
+        set_epochs(p, arch, args.scaling_epochs)
+        p["train"].update(processes=procs, hosts=f"localhost:{procs}")
+        write_params(root, p)
+        (root / "data").mkdir()
+        os.symlink(frames, root / "data" / "frames")  # read only: the stage writes models, logs, metrics in root
+        cmd = (horovodrun, "-np", str(procs), "-H", f"localhost:{procs}", sys.executable, "-m", "stages.train", arch)
+        output, wall, _ = run_stage(root, *cmd)
+        found = re.search(r"(\d+) steps/epoch", output)
+        if not found:
+            sys.exit(f"bench/train.py: no 'steps/epoch' in the train stage's output:\n{output[-2000:]}")
+        steps = int(found.group(1))
+        history = json.loads((root / "data/models" / arch / "history.json").read_text())
+        timed = history[1:] or history  # the first epoch also traces the graph
+        seconds = statistics.mean(r["seconds"] for r in timed)
+        examples = steps * p["train"]["batch_size"] * procs
+        rows.append((procs, steps, examples, seconds, examples / seconds, wall))
+        shutil.rmtree(root, ignore_errors=True)
+
+    print(f"{'':6s} {'steps/epoch':>11s} {'examples/epoch':>15s} {'s/epoch':>8s} {'examples/s':>11s} {'stage wall':>11s}")
+    for procs, steps, examples, seconds, rate, wall in rows:
+        print(f"np {procs}  {steps:11d} {examples:15d} {seconds:8.2f} {rate:11.0f} {wall:9.1f} s")
+    speedup = rows[1][4] / rows[0][4]
+    print("  (examples = frames; s/epoch: mean over epochs 2+ from history.json, validation pass included)")
+    return [
+        f"horovod np 2 / np 1 throughput: {speedup:.2f}x   (ideal 2.0 with one device per rank; no goal on 2 CPU cores: "
+        f"both ranks, their TF thread pools and the tf.data threads share 2 cores, gradients go through Gloo over loopback)"
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", nargs="+", choices=("input", "memory", "scaling"), default=["input", "memory", "scaling"])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s timings, 250/1000 videos, fewer epochs")
+    parser.add_argument("--frames", default="data/frames", help="frame store read by the input and scaling parts (relative: to the repository root)")
+    parser.add_argument("--batch-size", type=int, default=None, help="input part (default: train.batch_size)")
+    parser.add_argument("--seconds", type=float, default=None, help="input part: seconds per measurement (default 10, quick 3)")
+    parser.add_argument("--warmup-batches", type=int, default=20)
+    parser.add_argument("--warmup-steps", type=int, default=5)
+    parser.add_argument("--videos", type=int, default=None, help="memory part: videos at 1x (default 1000, quick 250)")
+    parser.add_argument("--memory-epochs", type=int, default=None, help="memory part: train.epochs (default 2, quick 1)")
+    parser.add_argument("--scaling-epochs", type=int, default=None, help="scaling part: train.epochs (default 3, quick 2)")
+    args = parser.parse_args()
+    for name, default, quick in (("seconds", 10.0, 3.0), ("videos", 1000, 250), ("memory_epochs", 2, 1), ("scaling_epochs", 3, 2)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else default)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stdout.reconfigure(line_buffering=True)  # each part's lines show as it ends (the run takes minutes)
+    params = base_params()
+
+    goals: list[str] = []
+    work = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    started, load = time.perf_counter(), os.getloadavg()[0]
+    print(f"{os.cpu_count()} CPU cores, 1-minute load average {load:.2f} at start (other jobs share the machine when > 0)")
+    try:
+        if "input" in args.parts:
+            goals += bench_input(args, params)
+        if "memory" in args.parts:
+            goals += bench_memory(args, params, work)
+        if "scaling" in args.parts:
+            goals += bench_scaling(args, params, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"--- goals ({time.perf_counter() - started:.0f} s in all; load average {os.getloadavg()[0]:.2f} at the end)")
+    for line in goals:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
