@@ -22,6 +22,32 @@ except ImportError:  # pragma: no cover - exercised only without horovod install
     hvd = None
 
 
+# Failure detection. A rank that dies (killed, out of memory) closes its sockets: the other ranks
+# fail in their current or next collective at once, and horovodrun stops them all. A
+# rank that stops answering without closing them (host lost, process frozen) is caught by Gloo's
+# timeout, which bounds every wait on a peer: the rendezvous in hvd.init() and the coordination
+# horovod's background thread runs every cycle, even while the Python code is busy elsewhere.
+# horovod's default is 30 s; 60 s leaves room for ranks that reach hvd.init() far apart (several
+# hosts, a loaded machine). A value already in the environment (or horovodrun
+# --gloo-timeout-seconds) wins.
+GLOO_TIMEOUT_SECONDS = 60
+# What a collective raises then: the Gloo error for the one under way when the peer vanished
+# (connection reset or closed, timed out), "Horovod has been shut down" for every later one.
+PEER_FAILURE = ("Horovod has been shut down", "gloo/transport", "Connection reset by peer",
+                "Connection closed by peer", "Timed out waiting")  # fmt: skip
+
+
+def peer_failed(error: BaseException | None) -> bool:
+    """True when ``error`` (or one it was raised from) is horovod stopping after a rank failed."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if any(marker in str(error) for marker in PEER_FAILURE):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
 @dataclass(frozen=True)
 class World:
     rank: int
@@ -40,6 +66,7 @@ def init() -> World:
         if launched:
             raise RuntimeError("launched by horovodrun but horovod.tensorflow cannot be imported")
         return World(0, 1, 0)
+    os.environ.setdefault("HOROVOD_GLOO_TIMEOUT_SECONDS", str(GLOO_TIMEOUT_SECONDS))  # read by hvd.init()
     hvd.init()
     world = World(hvd.rank(), hvd.size(), hvd.local_rank())
     gpus = tf.config.list_physical_devices("GPU")

@@ -131,8 +131,27 @@ class Checkpoint(keras.callbacks.Callback):
             "best_epoch": self.early.best_epoch, "wait": self.early.wait,
         }  # fmt: skip
         write_json(tmp / "state.json", state)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        # A directory cannot be replaced atomically: keep the previous epoch as .old until the new
+        # one is in place, so a kill at any moment leaves one complete checkpoint (see latest()).
+        old = previous(self.directory)
+        shutil.rmtree(old, ignore_errors=True)
+        if self.directory.exists():
+            os.replace(self.directory, old)
         os.replace(tmp, self.directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def previous(directory: Path) -> Path:
+    return directory.with_name(directory.name + ".old")
+
+
+def latest(directory: Path) -> Path | None:
+    """The complete checkpoint of a configuration: its directory, or the previous epoch's if a
+    kill came between the two renames of Checkpoint.on_epoch_end."""
+    for candidate in (directory, previous(directory)):
+        if (candidate / "state.json").is_file():
+            return candidate
+    return None
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -233,13 +252,14 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     key = config_hash(arch, arch_params, shared, store, settings.seed, file_digest(FRAMES / "manifest.csv"))
     ckpt_dir = CHECKPOINTS / arch / key
     state, best_weights = None, None
-    if (ckpt_dir / "state.json").is_file():
-        state = json.loads((ckpt_dir / "state.json").read_text())
+    resume_from = latest(ckpt_dir)
+    if resume_from is not None:
+        state = json.loads((resume_from / "state.json").read_text())
         optimizer.build(trainer.trainable_variables)
-        _assign(trainer.variables, ckpt_dir / "variables.npz")
-        _assign(optimizer.variables, ckpt_dir / "optimizer.npz")
-        if (ckpt_dir / "best.npz").is_file():
-            best_npz = np.load(ckpt_dir / "best.npz")
+        _assign(trainer.variables, resume_from / "variables.npz")
+        _assign(optimizer.variables, resume_from / "optimizer.npz")
+        if (resume_from / "best.npz").is_file():
+            best_npz = np.load(resume_from / "best.npz")
             best_weights = [best_npz[n] for n in best_npz.files]
     distributed.broadcast_variables(trainer.variables)
     first_epoch = state["epoch"] if state else 0

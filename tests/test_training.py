@@ -190,3 +190,16 @@ def test_a_rank_with_an_empty_shard_fails_on_every_rank_before_any_collective():
         with pytest.raises(DataError, match="fewer than train.processes=2"):
             _shard(rows, World(rank, 2, rank), "validation")
     assert _shard(rows * 3, World(1, 2, 1), "validation") == [{"video": "a"}]
+
+
+def test_a_kill_between_the_checkpoint_renames_still_leaves_the_previous_epoch(tmp_path):
+    from actionrec.training import latest, previous
+
+    directory = tmp_path / "conv3d" / "abc"
+    assert latest(directory) is None
+    previous(directory).mkdir(parents=True)
+    (previous(directory) / "state.json").write_text('{"epoch": 3}')
+    assert latest(directory) == previous(directory)  # killed after moving epoch 3 aside
+    directory.mkdir()
+    (directory / "state.json").write_text('{"epoch": 4}')
+    assert latest(directory) == directory
