@@ -35,18 +35,29 @@ def tiny_params(params: dict) -> dict:
     return params
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("project") / "repo"
+def copy_repo(root: Path, change, before_commit=None) -> Path:
+    """A committed git copy of the repository at ``root``: no data, no dvc.lock, params changed."""
     shutil.copytree(REPO, root, ignore=COPY_IGNORE)
     (root / "data").mkdir()
     shutil.copy(REPO / "data" / ".gitignore", root / "data" / ".gitignore")
-    edit_params(root, tiny_params)
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    (root / "dvc.lock").unlink(missing_ok=True)  # the lock records only what the copy runs
+    edit_params(root, change)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run([*git, "commit", "-qm", "copy"], cwd=root, check=True)  # DVCLive needs a commit
+    if before_commit:
+        before_commit(root)
+    commit(root, "copy")  # DVCLive and `dvc exp` need a commit
     return root
+
+
+def commit(root: Path, message: str) -> None:
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", message], cwd=root, check=True)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return copy_repo(tmp_path_factory.mktemp("project") / "repo", tiny_params)
 
 
 def edit_params(root: Path, change) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-from test_pipeline import COPY_IGNORE, dvc, edit_params, stages_run
-from test_workflow import commit, tiny_everything
+from test_pipeline import commit, copy_repo, dvc, stages_run
+from test_workflow import tiny_everything
 
 pytestmark = pytest.mark.slow
 
@@ -30,17 +28,10 @@ BASELINE_LR = 0.002
 def origin(tmp_path_factory) -> Path:
     """A tiny copy with a local-directory remote, basic_cnn trained and dvc.lock committed."""
     base = tmp_path_factory.mktemp("sharing")
-    root = base / "origin"
-    shutil.copytree(REPO, root, ignore=COPY_IGNORE)
-    (root / "data").mkdir()
-    shutil.copy(REPO / "data" / ".gitignore", root / "data" / ".gitignore")
-    (root / "dvc.lock").unlink(missing_ok=True)  # the lock records only what this copy runs
-    edit_params(root, tiny_everything)  # basic_cnn: 1 epoch, 4 filters, 2 blocks
-    # A committed learning rate outside the sweep below, so that both queued experiments train.
-    edit_params(root, set_baseline_lr)
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    dvc(root, "remote", "add", "-d", "shared", str(base / "remote"))
-    commit(root, "copy")  # DVCLive and `dvc exp` need a commit; .dvc/config carries the remote
+    # basic_cnn: 1 epoch, 4 filters, 2 blocks, and a committed learning rate outside the sweep
+    # below, so that both queued experiments train; .dvc/config carries the remote.
+    root = copy_repo(base / "origin", lambda p: set_baseline_lr(tiny_everything(p)),
+                     before_commit=lambda r: dvc(r, "remote", "add", "-d", "shared", str(base / "remote")))  # fmt: skip
     out = dvc(root, "repro", "train@basic_cnn")
     assert stages_run(out) == {"download", "extract", "train@basic_cnn"}, out
     commit(root, "train basic_cnn")  # dvc.lock, metrics and DVCLive plots go to git

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,8 +13,7 @@ from pathlib import Path
 import pytest
 
 import models
-from conftest import REPO
-from test_pipeline import COPY_IGNORE, dvc, edit_params, stages_run, tiny_params
+from test_pipeline import commit, copy_repo, dvc, stages_run, tiny_params
 
 pytestmark = pytest.mark.slow
 
@@ -40,20 +38,7 @@ def tiny_everything(params: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("workflow") / "repo"
-    shutil.copytree(REPO, root, ignore=COPY_IGNORE)
-    (root / "data").mkdir()
-    shutil.copy(REPO / "data" / ".gitignore", root / "data" / ".gitignore")
-    edit_params(root, tiny_everything)
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    commit(root, "copy")  # DVCLive and `dvc exp` need a commit
-    return root
-
-
-def commit(root: Path, message: str) -> None:
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run([*git, "commit", "-qm", message], cwd=root, check=True)
+    return copy_repo(tmp_path_factory.mktemp("workflow") / "repo", tiny_everything)
 
 
 def test_full_repro_then_model_switch_metrics_diff_and_plots(repo):
@@ -101,13 +86,7 @@ def test_unknown_model_fails_at_once_listing_the_valid_names(repo):
 
 
 def test_report_of_one_model_on_a_fresh_checkout_builds_only_what_it_needs(tmp_path):
-    root = tmp_path / "repo"
-    shutil.copytree(REPO, root, ignore=COPY_IGNORE)
-    (root / "data").mkdir()
-    shutil.copy(REPO / "data" / ".gitignore", root / "data" / ".gitignore")
-    edit_params(root, tiny_everything)
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    commit(root, "copy")
+    root = copy_repo(tmp_path / "repo", tiny_everything)
     out = dvc(root, "exp", "run", "-S", "model=conv3d", "report")
     assert stages_run(out) == {"select_model", "download", "extract", "train@conv3d", "evaluate@conv3d", "report"}
     assert json.loads((root / "metrics/selected.json").read_text())["model"] == "conv3d"
