@@ -157,3 +157,13 @@ def test_folder_source_with_broken_videos_skips_and_lists_them(project, tmp_path
     rows = (repo / "data/frames/manifest.csv").read_text().splitlines()[1:]
     assert len(rows) == len(videos) - len(broken)
     assert json.loads((repo / "data/frames/store.json").read_text())["skipped"] == len(broken)
+
+
+def test_train_stage_with_two_horovod_processes_through_dvc(project):
+    edit_params(project, lambda p: {**p, "train": {**p["train"], "processes": 2, "hosts": "localhost:2"}})
+    try:
+        assert "train@basic_cnn" in stages_run(dvc(project, "repro", "train@basic_cnn"))
+        summary = json.loads((project / "metrics/train/basic_cnn.json").read_text())
+        assert summary["processes"] == 2 and summary["ranks_in_sync"] is True
+    finally:
+        edit_params(project, lambda p: {**p, "train": {**p["train"], "processes": 1, "hosts": "localhost:1"}})
