@@ -64,10 +64,12 @@ def test_full_repro_then_model_switch_metrics_diff_and_plots(repo):
 
     dvc(repo, "plots", "show", "-o", "plots_html")
     html = (repo / "plots_html" / "index.html").read_text()
+    # dvc names each plot's element after its path ("plots/x/y.csv" -> id "plots_x_y_csv").
     for arch in models.ARCHITECTURES:
-        assert f"plots/evaluate/{arch}/confusion.csv" in html, arch
-        assert f"plots/evaluate/{arch}/roc.csv" in html, arch
-    assert "plots/leaderboard/leaderboard.csv" in html and "dvclive/conv3d/plots/metrics" in html
+        assert f'id = "plots_evaluate_{arch}_confusion_csv"' in html, arch
+        assert f'id = "plots_evaluate_{arch}_roc_csv"' in html, arch
+        assert f"{arch} confusion matrix (test videos)" in html, arch
+    assert 'id = "plots_leaderboard_leaderboard_csv"' in html and "dvclive/conv3d/plots/metrics" in html
     static = {p.name for p in (repo / "plots_html" / "static").iterdir()}
     for png in ("confusion.png", "roc.png", "per_class_accuracy.png"):
         assert any(name.endswith(f"evaluate_two_stream_{png}") for name in static), png
