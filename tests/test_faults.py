@@ -113,7 +113,9 @@ def test_a_rank_that_stops_answering_is_timed_out(project, tmp_path):
     code, seconds, out, frozen = start_and_hurt(project, arch, 1, lambda p: p.suspend(), tmp_path / "frozen.log",
                                                 {"HOROVOD_GLOO_TIMEOUT_SECONDS": "10"})  # fmt: skip
     assert code != 0, out[-3000:]
-    assert "Timed out waiting 10000ms" in out, out[-3000:]
+    # Gloo's timeout shows as the wait that ran out (a collective under way) or as the pair it
+    # closed (horovod's background loop got there first): which one depends on timing.
+    assert "Timed out waiting 10000ms" in out or "Application timeout caused pair closure" in out, out[-3000:]
     assert "train conv3d: rank 0 of 2 stopped: another rank failed or stopped answering" in out, out[-3000:]
     assert "`dvc repro` resumes after it" in out
     assert gone(frozen)  # horovodrun killed the frozen rank too
