@@ -82,6 +82,17 @@ def efficientnet_b0(input_shape, weights="imagenet", key="architectures.efficien
     return _load(make, weights, f"{key}.weights", file, EFFICIENTNET_URL + file)
 
 
+def cut(backbone: keras.Model, layer: str | None, key: str) -> keras.Model:
+    """The backbone up to ``layer`` (its output becomes the features); ``None`` keeps it whole."""
+    if layer is None:
+        return backbone
+    names = [x.name for x in backbone.layers]
+    if layer not in names:
+        blocks = [n for n in names if n.endswith("_add")] + [names[-1]]
+        raise ParamError(key, layer, f"a layer of {backbone.name}, e.g. one of: {', '.join(blocks)}")
+    return keras.Model(backbone.input, backbone.get_layer(layer).output, name=f"{backbone.name}_to_{layer}")
+
+
 def _scratch_batch_norm(model: keras.Model) -> keras.Model:
     """A randomly initialised backbone learns its batch-norm statistics from our data, in a few hundred steps.
 

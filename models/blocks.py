@@ -1,6 +1,7 @@
-"""Building blocks shared by the scratch-trained CNNs (basic_cnn, vgg, cnn_lstm, conv3d, two_stream)."""
+"""Building blocks shared by the architectures: conv blocks of the scratch CNNs, per-frame wrapping."""
 
-from keras import layers
+import keras
+from keras import layers, ops
 
 # Keras' default BN momentum (0.99) needs ~500 steps for the moving statistics used at inference
 # to forget their init; a run on a few hundred videos has that many steps in total, so early
@@ -17,3 +18,24 @@ def conv_blocks(x, filters: int, blocks: int, convs: int = 1, prefix: str = "blo
             x = layers.ReLU(name=f"{prefix}{b + 1}_relu{c + 1}")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"{prefix}{b + 1}_pool")(x)
     return x
+
+
+@keras.saving.register_keras_serializable(package="actionrec")
+class FrameWise(layers.Wrapper):
+    """Applies a per-frame model to every frame of a clip: (B, T, ...) -> (B, T, ...).
+
+    Hand-written instead of ``keras.layers.TimeDistributed`` because Keras 3 unrolls a static time
+    axis into one copy of the inner model per frame: for a MobileNetV2 on 8 frames that is 8
+    graphs to trace (65 s before the first training step on 2 CPU cores, against 20 s here) and
+    8 small convolutions instead of one (683 against 563 ms per step). Folding time into the
+    batch runs the frames as one batch; batch norm then takes its statistics over B*T frames.
+    """
+
+    def call(self, clips, training=None):
+        batch, frames = ops.shape(clips)[0], ops.shape(clips)[1]
+        out = self.layer(ops.reshape(clips, (-1, *clips.shape[2:])), training=training)
+        return ops.reshape(out, (batch, frames, *out.shape[1:]))
+
+    def compute_output_shape(self, input_shape):
+        out = self.layer.compute_output_shape((None, *input_shape[2:]))
+        return (input_shape[0], input_shape[1], *out[1:])

@@ -1,4 +1,4 @@
-"""CNN + LSTM on clips: a small CNN encodes every frame (TimeDistributed), an LSTM reads the sequence.
+"""CNN + LSTM on clips: a small CNN encodes every frame (FrameWise), an LSTM reads the sequence.
 
 Frame features are flattened rather than globally pooled, so they keep *where* things are in
 the frame; the LSTM can then tell a ball rising from one falling, which the frame models
@@ -11,7 +11,7 @@ import keras
 from keras import layers
 
 from models import InputSpec, Params
-from models.blocks import conv_blocks
+from models.blocks import FrameWise, conv_blocks
 
 INPUT = "clip"
 DEFAULTS = {"filters": 16, "blocks": 3, "features": 64, "lstm_units": 64, "dropout": 0.3}
@@ -34,7 +34,7 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     encoder = frame_encoder(spec.height, spec.width, p.int("filters"), p.int("blocks"), p.int("features"))
     inputs = keras.Input((spec.frames, spec.height, spec.width, 3), name="clip")
     x = layers.Rescaling(1 / 255)(inputs)
-    x = layers.TimeDistributed(encoder)(x)  # (batch, T, features)
+    x = FrameWise(encoder)(x)  # (batch, T, features)
     x = layers.LSTM(p.int("lstm_units"))(x)
     x = layers.Dropout(p.fraction("dropout"))(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)

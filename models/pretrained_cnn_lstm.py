@@ -1,8 +1,10 @@
 """Pretrained CNN + LSTM on clips: frozen MobileNetV2 features per frame, an LSTM over time.
 
-The backbone's last feature map is kept as a coarse grid (not averaged) and squeezed by a
-trainable 1x1 convolution, so the per-frame features still say where things are and the
-LSTM can learn motion direction.
+The backbone's feature map is kept as a grid (not averaged) and squeezed by a trainable 1x1
+convolution, so the per-frame features still say where things are and the LSTM can learn motion
+direction. ``feature_layer`` cuts the backbone at an earlier block (e.g. ``block_5_add``: stride 8,
+an 8x8 grid on 64x64 frames) for finer positions and a cheaper, faster-learning encoder; ``null``
+keeps the whole backbone.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import keras
 from keras import layers
 
 from models import InputSpec, Params, backbones
+from models.blocks import FrameWise
 
 INPUT = "clip"
-DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "features": 32, "lstm_units": 64, "dropout": 0.3}
+DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "feature_layer": None, "features": 32, "lstm_units": 64, "dropout": 0.3}
 
 
 def min_frames(params: dict) -> int:
@@ -23,12 +26,13 @@ def min_frames(params: dict) -> int:
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("pretrained_cnn_lstm", params, DEFAULTS)
     backbone = backbones.mobilenet_v2((spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=None)
+    backbone = backbones.cut(backbone, p["feature_layer"], p.key("feature_layer"))
     scratch = backbones.trains_from_scratch(p["weights"])
     backbone.trainable = scratch
     inputs = keras.Input((spec.frames, spec.height, spec.width, 3), name="clip")
     x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNetV2 expects [-1, 1]
-    encoder = layers.TimeDistributed(backbone)
-    x = encoder(x) if scratch else encoder(x, training=False)  # (batch, T, h, w, 1280)
+    encoder = FrameWise(backbone)
+    x = encoder(x) if scratch else encoder(x, training=False)  # (batch, T, h, w, channels)
     x = layers.Conv3D(p.int("features"), 1, activation="relu")(x)  # a per-frame 1x1 conv
     x = layers.Reshape((spec.frames, -1))(x)  # (batch, T, h * w * features)
     x = layers.LSTM(p.int("lstm_units"))(x)

@@ -1,7 +1,7 @@
 """Two-stream network (Simonyan & Zisserman, 2014): an appearance stream on the RGB frames and a
 motion stream on the optical flow, fused.
 
-- RGB stream: a small CNN on every frame (TimeDistributed), averaged over the clip.
+- RGB stream: a small CNN on every frame (FrameWise), averaged over the clip.
 - Flow stream: the T-1 flow fields stacked as 2(T-1) channels of one image (x, y of each step
   interleaved) and read by a 2D CNN, so its first layer already sees motion across the clip.
 - ``fusion: late``: the average of the two streams' softmax scores (the paper's averaging);
@@ -16,7 +16,7 @@ import keras
 from keras import layers
 
 from models import InputSpec, Params
-from models.blocks import conv_blocks
+from models.blocks import FrameWise, conv_blocks
 
 INPUT = "clip+flow"
 DEFAULTS = {"filters": 16, "blocks": 3, "fusion": "late", "dropout": 0.3}
@@ -42,7 +42,7 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     flow_in = keras.Input((t - 1, h, w, 2), name="flow")
 
     rgb = layers.Rescaling(1 / 255)(rgb_in)
-    rgb = layers.TimeDistributed(rgb_frame_encoder(h, w, filters, blocks))(rgb)
+    rgb = FrameWise(rgb_frame_encoder(h, w, filters, blocks))(rgb)
     rgb = layers.GlobalAveragePooling1D(name="rgb_features")(rgb)
 
     flow = layers.Permute((2, 3, 1, 4))(flow_in)  # (H, W, T-1, 2)

@@ -10,6 +10,7 @@ from keras.src.utils import file_utils  # what keras.applications downloads weig
 import models
 from actionrec.errors import ParamError, PipelineError
 from models import InputSpec, backbones, conv3d, ensemble, two_stream
+from models.blocks import FrameWise
 
 SPEC = InputSpec(frames=4, height=32, width=32)  # 32x32: the smallest MobileNetV2/EfficientNet input
 CLASSES = 4
@@ -32,7 +33,7 @@ def batch(kind: str, spec: InputSpec = SPEC, n: int = 2, seed: int = 0):
 
 
 def backbone_of(model: keras.Model) -> keras.Model:
-    """The nested keras.applications model (directly or inside TimeDistributed)."""
+    """The nested keras.applications model (directly or inside FrameWise)."""
     for layer in model.layers:
         inner = getattr(layer, "layer", layer)
         if isinstance(inner, keras.Model) and inner.name.startswith(("mobilenetv2", "efficientnet")):
@@ -179,6 +180,34 @@ def test_min_frames():
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling3D)]
     assert pools[-1].output.shape[1] == 1
 
+
+
+def test_frame_wise_applies_the_frame_model_to_every_frame(tmp_path):
+    frame_model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3), keras.layers.BatchNormalization(),
+                                    keras.layers.GlobalAveragePooling2D()])  # fmt: skip
+    clips = batch("clip", InputSpec(5, 8, 8), n=3)
+    outputs = FrameWise(frame_model)(clips)
+    assert outputs.shape == (3, 5, 2)
+    for t in range(5):
+        np.testing.assert_allclose(outputs[:, t], frame_model(clips[:, t]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(outputs, keras.layers.TimeDistributed(frame_model)(clips), rtol=1e-5, atol=1e-5)
+    model = keras.Sequential([keras.Input((5, 8, 8, 3)), FrameWise(frame_model)])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(clips, verbose=0), model.predict(clips, verbose=0), rtol=1e-6)
+
+
+def test_pretrained_cnn_lstm_reads_features_from_an_earlier_block(pretrained):
+    whole = backbone_of(models.build("pretrained_cnn_lstm", CLASSES, SPEC, {"weights": None}))
+    cut = backbone_of(models.build("pretrained_cnn_lstm", CLASSES, SPEC, {"weights": pretrained, "feature_layer": "block_5_add"}))
+    assert whole.output.shape[1:3] == (1, 1) and cut.output.shape[1:3] == (4, 4)  # stride 32 vs 8 on 32x32 frames
+    assert not cut.trainable_weights  # pretrained: frozen, as the whole backbone would be
+    source = backbones.mobilenet_v2((SPEC.height, SPEC.width, 3), 0.35, pretrained)
+    np.testing.assert_array_equal(cut.get_layer("block_5_project").kernel, source.get_layer("block_5_project").kernel)
+    with pytest.raises(ParamError) as err:
+        models.build("pretrained_cnn_lstm", CLASSES, SPEC, {"weights": None, "feature_layer": "block_99_add"})
+    assert err.value.key == "architectures.pretrained_cnn_lstm.feature_layer"
+    assert "block_99_add" in str(err.value) and "block_5_add" in str(err.value)
 
 # --- backbones: weights from a path, a missing file, ImageNet offline --------------------------
 
