@@ -43,8 +43,8 @@ def scratch_copy(root: Path, into: Path) -> Path:
     work = into / "repo"
     shutil.copytree(root, work, ignore=COPY_IGNORE)
     (work / "data").mkdir()
-    for store in ("frames", "flow"):
-        if not (root / "data" / store / "manifest.csv").is_file():
+    for store, index in (("frames", "store.json"), ("flow", "flow.json")):
+        if not (root / "data" / store / index).is_file():
             sys.exit(f"bench/seeds.py: {root / 'data' / store} is missing: run `dvc repro flow` first")
         (work / "data" / store).symlink_to((root / "data" / store).resolve())
     return work
