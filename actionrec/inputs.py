@@ -115,7 +115,10 @@ def _clip_augment(rgb: tf.Tensor, flow: tf.Tensor | None, aug: Augment, seed: tf
         b_seed, c_seed = tf.unstack(tf.random.experimental.stateless_split(seeds[4], 2))
         delta = tf.random.stateless_uniform([], b_seed, -aug.brightness, aug.brightness + 1e-9)
         factor = tf.random.stateless_uniform([], c_seed, 1.0 - aug.contrast, 1.0 + aug.contrast + 1e-9)
-        mean = tf.reduce_mean(rgb)
+        # The clip's mean as an exact integer sum (in 1/16 levels): a float reduce_mean's result
+        # depends on how its threads split the sum, which varies with the load and parallelism.
+        sixteenths = tf.reduce_sum(tf.cast(tf.round(rgb * 16.0), tf.int64))
+        mean = tf.cast(tf.cast(sixteenths, tf.float64) / (16.0 * tf.cast(tf.size(rgb), tf.float64)), tf.float32)
         rgb = tf.clip_by_value((rgb - mean) * factor + mean + delta, 0.0, 255.0)
     return rgb, flow
 
