@@ -32,7 +32,7 @@ bench: $(SETUP_STAMP)
 bench-train: $(SETUP_STAMP)
 	$(BIN)/python bench/train.py $(BENCH_ARGS)
 
-# Motion/appearance accuracy of the temporal models and vgg over seeds 1 and 2 (~13 min; needs `dvc repro flow`).
+# Motion/appearance accuracy of the temporal models and vgg over seeds 1 and 2 (~20 min; needs `dvc repro flow`).
 bench-seeds: $(SETUP_STAMP)
 	$(BIN)/python bench/seeds.py $(BENCH_ARGS)
 
