@@ -19,6 +19,7 @@ A frame model can still tell which motion pair a video belongs to, so its ceilin
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import shutil
@@ -33,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
+from actionrec import config  # noqa: E402
+from actionrec.errors import ParamError  # noqa: E402
 
 DEFAULT_ARCHS = ["cnn_lstm", "pretrained_cnn_lstm", "conv3d", "two_stream", "vgg"]
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".dvc", "data", "metrics", "plots", "dvclive", "logs", "__pycache__")
@@ -51,21 +54,18 @@ def scratch_copy(root: Path, into: Path) -> Path:
 
 
 def write_params(work: Path, base: dict, seed: int, overrides: list[str]) -> None:
-    params = json.loads(json.dumps(base))  # a deep copy
+    params = copy.deepcopy(base)
     params["seed"] = seed
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep:
             sys.exit(f"bench/seeds.py: --set {item!r}: expected key=value")
-        *path, last = key.split(".")
-        node = params
-        for part in path:
-            if not isinstance(node.get(part), dict):
-                sys.exit(f"bench/seeds.py: --set {key}: {part!r} is not a section of params.yaml")
-            node = node[part]
-        if last not in node:
-            sys.exit(f"bench/seeds.py: --set {key}: no such key in params.yaml")
-        node[last] = yaml.safe_load(text)
+        try:
+            config.get(params, key)  # only keys params.yaml has: a typo fails, naming the key
+        except ParamError as error:
+            sys.exit(f"bench/seeds.py: --set {error}")
+        parent, _, leaf = key.rpartition(".")
+        (config.get(params, parent) if parent else params)[leaf] = yaml.safe_load(text)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=DEFAULT_ARCHS, choices=[a for a in models.ARCHITECTURES if a != "ensemble"])
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="params.yaml overrides for every run")
     args = parser.parse_args()
-    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    base = config.load_params(ROOT / "params.yaml")
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="seeds-") as tmp:

@@ -181,7 +181,6 @@ def test_min_frames():
     assert pools[-1].output.shape[1] == 1
 
 
-
 def test_frame_wise_applies_the_frame_model_to_every_frame(tmp_path):
     frame_model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3), keras.layers.BatchNormalization(),
                                     keras.layers.GlobalAveragePooling2D()])  # fmt: skip
@@ -208,6 +207,7 @@ def test_pretrained_cnn_lstm_reads_features_from_an_earlier_block(pretrained):
         models.build("pretrained_cnn_lstm", CLASSES, SPEC, {"weights": None, "feature_layer": "block_99_add"})
     assert err.value.key == "architectures.pretrained_cnn_lstm.feature_layer"
     assert "block_99_add" in str(err.value) and "block_5_add" in str(err.value)
+
 
 # --- backbones: weights from a path, a missing file, ImageNet offline --------------------------
 
