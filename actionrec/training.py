@@ -81,6 +81,20 @@ def read_settings(params: dict, arch: str) -> Settings:
     )
 
 
+def make_reproducible(world: distributed.World) -> None:
+    """Bit-exact reruns and resumes with one process on CPU (before the first TensorFlow op runs).
+
+    Op determinism alone is not enough: with several ops in flight at once, conv3d, cnn_lstm and
+    pretrained_cnn_lstm still drifted from run to run (4th decimal of the first epoch's loss).
+    One op at a time, each op still using every core, makes their weights bit-identical.
+    Several processes or a GPU make no such promise (allreduce and GPU kernel order), so they
+    keep full parallelism.
+    """
+    if world.size == 1 and not tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.enable_op_determinism()
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
 def split_train_val(rows: list[dict], val_groups: int, seed: int) -> tuple[list[dict], list[dict]]:
     """Hold out whole training groups for validation (never clips of a group on both sides)."""
     groups = sorted({r["group"] for r in rows if r["split"] == "train"})
@@ -236,8 +250,7 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         return Source(FRAMES, [r["frames"] for r in part], [r["label"] for r in part], (t, h, w, 3), FLOW)
 
     keras.utils.set_random_seed(settings.seed)
-    if world.size == 1 and not tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.enable_op_determinism()  # bit-exact reruns and resumes on CPU
+    make_reproducible(world)
     if settings.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     classes = store["classes"]

@@ -1,8 +1,8 @@
 """Training benchmark: ratios measured side by side in one run on the synthetic data.
 
-    python bench/train.py [--quick] [--parts input memory scaling] [--videos 1000] [--seconds 10]
+    python bench/train.py [--quick] [--parts input memory scaling reproducible] [--videos 1000] [--seconds 10]
 
-Three parts (``--parts`` picks them; all three by default):
+Four parts (``--parts`` picks them; all four by default):
 
 input     The input pipeline alone against the training step alone, for the fastest frame model
           (basic_cnn) and for conv3d. "input" iterates
@@ -37,6 +37,15 @@ scaling   ``horovodrun -np 2 -H localhost:2`` against ``-np 1`` running the same
           the overhead of the distributed path rather than a speed-up; with a GPU (or enough
           cores) per rank the same command measures the real speed-up.
 
+reproducible  What the stage's bit-exact setup (``actionrec.training.make_reproducible``: op
+          determinism plus one op at a time) costs, against op determinism alone, for basic_cnn,
+          conv3d, cnn_lstm and pretrained_cnn_lstm at the default sizes (params.yaml). Each
+          setting runs in its own fresh process (TensorFlow fixes its thread pools once per
+          process), twice, alternating, on one fixed in-memory batch: --steps train steps after
+          a warm-up, timed, then a digest of the weights. Output: ms per step for each setting,
+          their ratio, and whether the two runs of a setting ended with bit-identical weights.
+          Goal: every model bit-identical under the stage's setup.
+
 Nothing is written inside the repository: the working copies live in a temporary directory
 that is removed at the end. The default run takes a few minutes on 2 CPU cores; --quick is a
 smoke run (shorter timings, 250/1000 videos, fewer epochs).
@@ -63,6 +72,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ARCHS = ("basic_cnn", "conv3d")
+PARTS = ("input", "memory", "scaling", "reproducible")
 SYNTHETIC_CLASSES = 10  # classes of the synthetic set (actionrec.synthetic.CLASSES)
 
 
@@ -141,7 +151,7 @@ def bench_input(args, params: dict) -> list[str]:
     from actionrec import config, distributed
     from actionrec.framestore import read_manifest
     from actionrec.inputs import Augment, Source, make_dataset
-    from actionrec.training import split_train_val
+    from actionrec.training import make_reproducible, split_train_val
 
     frames = REPO / args.frames
     if not (frames / "store.json").is_file():
@@ -152,9 +162,8 @@ def bench_input(args, params: dict) -> list[str]:
     batch = args.batch_size or config.positive_int(params, "train.batch_size")
     train_rows, _ = split_train_val(read_manifest(frames), config.positive_int(params, "train.val_groups"), seed)
     source = Source(frames, [r["frames"] for r in train_rows], [r["label"] for r in train_rows], (t, h, w, 3))
-    # As the stage does with one process on CPU (bit-exact reruns); it applies to both sides.
-    if not tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.enable_op_determinism()
+    # As the stage does with one process (bit-exact reruns on CPU); it applies to both sides.
+    make_reproducible(distributed.World(0, 1, 0))
     print(f"[input] frame store {args.frames}: {len(train_rows)} training videos of {t}x{h}x{w}, batch {batch}, "
           f"{args.seconds:g} s per measurement after warm-up, {os.cpu_count()} CPU cores")  # fmt: skip
 
@@ -293,9 +302,76 @@ def bench_scaling(args, params: dict, work: Path) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------- cost of bit-exact reruns
+
+REPRODUCIBLE_ARCHS = ("basic_cnn", "conv3d", "cnn_lstm", "pretrained_cnn_lstm")
+
+# One measurement in a fresh process: argv = arch, setting ("stage" | "ops-only"), warm-up steps, steps, batch.
+# Prints "<ms per step> <digest of the weights after the steps>".
+REPRODUCIBLE_CHILD = """
+import hashlib, sys, time
+import keras, numpy as np, tensorflow as tf, yaml
+import models
+from actionrec import config, distributed
+from actionrec.training import make_reproducible
+arch, setting, warmup, steps, batch = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+if setting == "stage":
+    make_reproducible(distributed.World(0, 1, 0))
+else:
+    tf.config.experimental.enable_op_determinism()
+params = yaml.safe_load(open("params.yaml"))
+t, (w, h) = config.get(params, "frames.count"), config.get(params, "frames.size")
+arch_params = dict(config.get(params, f"architectures.{arch}"))
+keras.utils.set_random_seed(config.get(params, "seed"))
+model = models.build(arch, 10, models.InputSpec(t, h, w), arch_params)
+model.compile(optimizer=keras.optimizers.Adam(float(arch_params["learning_rate"])), loss="sparse_categorical_crossentropy")
+rng = np.random.default_rng(0)
+shape = (batch, h, w, 3) if models.get(arch).INPUT == "frames" else (batch, t, h, w, 3)
+x, y = tf.constant(rng.integers(0, 256, shape).astype("float32")), tf.constant(rng.integers(0, 10, batch))
+for _ in range(warmup):
+    model.train_on_batch(x, y)
+start = time.perf_counter()
+for _ in range(steps):
+    model.train_on_batch(x, y)
+ms = (time.perf_counter() - start) / steps * 1000
+digest = hashlib.sha1(b"".join(np.ascontiguousarray(v).tobytes() for v in model.get_weights())).hexdigest()
+print(f"{ms:.2f} {digest[:16]}")
+"""
+
+
+def bench_reproducible(args, params: dict, work: Path) -> list[str]:
+    from actionrec import config
+
+    batch = args.batch_size or config.positive_int(params, "train.batch_size")
+    settings = {"ops-only": "op determinism alone", "stage": "make_reproducible (+ one op at a time)"}
+    print(f"[reproducible] {args.steps} train steps on one in-memory batch of {batch} after {args.warmup_steps} warm-up "
+          f"steps, each setting twice in fresh processes, alternating; frames.count/size of params.yaml")  # fmt: skip
+    write_params(work / "reproducible", params)
+    rows, goals = [], []
+    for arch in REPRODUCIBLE_ARCHS:
+        runs: dict[str, list[tuple[float, str]]] = {k: [] for k in settings}
+        for _ in range(2):
+            for setting in settings:
+                cmd = (sys.executable, "-c", REPRODUCIBLE_CHILD, arch, setting, str(args.warmup_steps), str(args.steps), str(batch))
+                output, _, _ = run_stage(work / "reproducible", *cmd)
+                ms, digest = output.strip().splitlines()[-1].split()
+                runs[setting].append((float(ms), digest))
+        row = {k: (statistics.mean(ms for ms, _ in v), len({d for _, d in v}) == 1) for k, v in runs.items()}
+        rows.append((arch, row))
+        goals.append(f"bit-identical reruns {arch}: {'yes' if row['stage'][1] else 'NO'}   "
+                     f"(goal: yes)   {verdict(row['stage'][1])}")  # fmt: skip
+
+    print(f"{'':20s} {'ms/step, ops only':>18s} {'identical':>9s} {'ms/step, stage':>15s} {'identical':>9s} {'stage/ops-only':>15s}")
+    for arch, row in rows:
+        (ms_ops, same_ops), (ms_stage, same_stage) = row["ops-only"], row["stage"]
+        print(f"{arch:20s} {ms_ops:18.1f} {'yes' if same_ops else 'no':>9s} {ms_stage:15.1f} {'yes' if same_stage else 'no':>9s} "
+              f"{ms_stage / ms_ops:14.2f}x")  # fmt: skip
+    return goals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", choices=("input", "memory", "scaling"), default=["input", "memory", "scaling"])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s timings, 250/1000 videos, fewer epochs")
     parser.add_argument("--frames", default="data/frames", help="frame store read by the input and scaling parts (relative: to the repository root)")
     parser.add_argument("--batch-size", type=int, default=None, help="input part (default: train.batch_size)")
@@ -305,8 +381,9 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=None, help="memory part: videos at 1x (default 1000, quick 250)")
     parser.add_argument("--memory-epochs", type=int, default=None, help="memory part: train.epochs (default 2, quick 1)")
     parser.add_argument("--scaling-epochs", type=int, default=None, help="scaling part: train.epochs (default 3, quick 2)")
+    parser.add_argument("--steps", type=int, default=None, help="reproducible part: timed train steps per run (default 20, quick 5)")
     args = parser.parse_args()
-    for name, default, quick in (("seconds", 10.0, 3.0), ("videos", 1000, 250), ("memory_epochs", 2, 1), ("scaling_epochs", 3, 2)):
+    for name, default, quick in (("seconds", 10.0, 3.0), ("videos", 1000, 250), ("memory_epochs", 2, 1), ("scaling_epochs", 3, 2), ("steps", 20, 5)):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else default)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -324,6 +401,8 @@ def main() -> None:
             goals += bench_memory(args, params, work)
         if "scaling" in args.parts:
             goals += bench_scaling(args, params, work)
+        if "reproducible" in args.parts:
+            goals += bench_reproducible(args, params, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"--- goals ({time.perf_counter() - started:.0f} s in all; load average {os.getloadavg()[0]:.2f} at the end)")
