@@ -95,12 +95,17 @@ def class_kinds(classes: list[str]) -> dict[str, str] | None:
     return {c: synthetic.CLASSES[c] for c in classes} if set(classes) <= set(synthetic.CLASSES) else None
 
 
+def _load_video(trained, row: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """A test video's stored frames, and its stored flow when the model reads flow."""
+    frames = np.load(FRAMES / row["frames"])
+    flow = np.load(FLOW / row["frames"]) if trained.input == "clip+flow" else None
+    return frames, flow
+
+
 def _video_inputs(trained, row: dict, clips: int):
     from actionrec.inference import video_inputs
 
-    frames = np.load(FRAMES / row["frames"])
-    flow = np.load(FLOW / row["frames"]) if trained.input == "clip+flow" else None
-    return video_inputs(trained, frames, flow, clips)
+    return video_inputs(trained, *_load_video(trained, row), clips)
 
 
 def _stack(inputs: list):
@@ -128,8 +133,7 @@ def latency_per_video(trained, row: dict, repeats: int, clips: int = 1) -> float
     """Median ms for one video's forward pass(es) (input already decoded), after warm-up."""
     from actionrec.inference import predict_frames
 
-    frames = np.load(FRAMES / row["frames"])
-    flow = np.load(FLOW / row["frames"]) if trained.input == "clip+flow" else None
+    frames, flow = _load_video(trained, row)
     return metrics.latency_ms(lambda: predict_frames(trained, frames, flow, clips), warmup=2, repeats=repeats)["median"]
 
 
