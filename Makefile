@@ -28,7 +28,7 @@ test: $(SETUP_STAMP)
 bench: $(SETUP_STAMP)
 	$(BIN)/python bench/extract.py
 
-# Input pipeline vs train step, peak memory at 1x/4x videos, horovod np 2 vs np 1 (a few minutes).
+# Input pipeline vs train step, peak memory at 1x/4x videos, horovod np 2 vs np 1, cost of bit-exact reruns (~10 min).
 bench-train: $(SETUP_STAMP)
 	$(BIN)/python bench/train.py $(BENCH_ARGS)
 
