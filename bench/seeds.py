@@ -71,7 +71,7 @@ def write_params(work: Path, base: dict, seed: int, overrides: list[str]) -> Non
 
 def run_stage(work: Path, stage: str, arch: str) -> None:
     command = [sys.executable, "-m", f"stages.{stage}", arch]
-    if stage == "train":  # as dvc.yaml runs it: horovodrun's environment (threads) can change the numbers
+    if stage == "train":  # as dvc.yaml runs it, so seed 42 repeats the committed run bit for bit
         command = [str(Path(sys.executable).with_name("horovodrun")), "-np", "1", "-H", "localhost:1", *command]
     result = subprocess.run(command, cwd=work, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     if result.returncode != 0:

@@ -343,7 +343,7 @@ def bench_reproducible(args, params: dict, work: Path) -> list[str]:
     from actionrec import config
 
     batch = args.batch_size or config.positive_int(params, "train.batch_size")
-    settings = {"ops-only": "op determinism alone", "stage": "make_reproducible (+ one op at a time)"}
+    settings = ("ops-only", "stage")  # op determinism alone; make_reproducible (plus one op at a time)
     print(f"[reproducible] {args.steps} train steps on one in-memory batch of {batch} after {args.warmup_steps} warm-up "
           f"steps, each setting twice in fresh processes, alternating; frames.count/size of params.yaml")  # fmt: skip
     write_params(work / "reproducible", params)
