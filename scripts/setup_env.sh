@@ -28,11 +28,26 @@ ensure_apt_packages() {
     "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
         || missing+=(python3-dev)
     ((${#missing[@]} == 0)) && return 0
-    log "installing Debian packages: ${missing[*]}"
+    apt_install "${missing[@]}"
+}
+
+apt_install() {
+    log "installing Debian packages: $*"
     local sudo=""
     [[ $(id -u) -ne 0 ]] && sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# Extracting rar: unar reads RAR 1.5 to 4, solid archives too (UCF101.rar is RAR 4; libarchive cannot extract a
+# solid RAR 4); bsdtar (libarchive-tools) reads RAR 5, where Debian's unar 1.10 fails on some archives. Both are in
+# Debian main (unrar is non-free, Debian's 7zip has no RAR codec). Runtime tools, not build ones: checked on every
+# run, for an existing .venv too (the Makefile re-runs this script when it changes).
+ensure_rar_tools() {
+    local missing=()
+    command -v unar >/dev/null 2>&1 || missing+=(unar)
+    command -v bsdtar >/dev/null 2>&1 || missing+=(libarchive-tools)
+    ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 
 build_horovod_wheel() {
@@ -66,6 +81,7 @@ build_horovod_wheel() {
 }
 
 main() {
+    ensure_rar_tools
     if [[ ! -x $VENV/bin/python ]]; then
         ensure_apt_packages
         log "creating $VENV"

@@ -6,12 +6,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import socket
+import struct
 import sys
 import threading
 import time
 import types
 import zipfile
+import zlib
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -383,29 +386,6 @@ def test_ucf101_uses_pre_placed_archives_without_network(tmp_path, archives):
     assert report["videos"] == 16
 
 
-def test_rar_without_tools_explains_the_alternatives(tmp_path, monkeypatch):
-    archive = tmp_path / "UCF101.rar"
-    archive.write_bytes(b"Rar!\x1a\x07\x01\x00" + b"\0" * 64)
-    monkeypatch.setitem(sys.modules, "rarfile", None)  # import fails
-    with pytest.raises(DataError, match="pip install rarfile") as e:
-        sources.safe_extract(archive, tmp_path / "out")
-    assert "unrar" in str(e.value) and "source: folder" in str(e.value)
-
-
-def test_rar_without_unrar_tool_explains_the_alternatives(tmp_path, monkeypatch):
-    rarfile = pytest.importorskip("rarfile")
-    archive = tmp_path / "UCF101.rar"
-    archive.write_bytes(b"Rar!\x1a\x07\x01\x00" + b"\0" * 64)
-
-    def no_tool():
-        raise rarfile.RarCannotExec("Cannot find working tool")
-
-    monkeypatch.setattr(rarfile, "tool_setup", no_tool)
-    with pytest.raises(DataError, match="unrar") as e:
-        sources.safe_extract(archive, tmp_path / "out")
-    assert "libarchive-tools" in str(e.value) and "source: folder" in str(e.value)
-
-
 def test_corrupt_archive_is_reported(tmp_path, archives):
     body = bytearray(archives["splits.zip"])
     body[60] ^= 0xFF  # inside the first member's data: CRC mismatch
@@ -451,6 +431,160 @@ def test_unsafe_split_archive_fails_the_stage_and_keeps_dest(tmp_path, archives)
         sources.prepare_dataset(ucf_params(closed_port_url("videos.zip"), closed_port_url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
     assert (tmp_path / "raw" / "keep").read_text() == "old"
     assert not (base / "evil.txt").exists() and not (tmp_path / "cache" / "evil.txt").exists()
+
+
+# --- rar -------------------------------------------------------------------------------------------
+# tests/data/rar/*.rar: sample archives from rarfile 4.5's sdist (test/files/; ISC licence, see the README there).
+
+RAR = Path(__file__).parent / "data" / "rar"
+STEST = "".join(f"{i:03d}\n" for i in range(512)).encode()  # rarfile's stest1.txt / stest2.txt
+# What each sample holds, with the size and CRC-32 its listing in rarfile's test/files/<name>.exp gives.
+RAR_SAMPLES = {
+    # RAR 4 (the 2.9 format RAR 3 and 4 write, as UCF101.rar): stest1.txt compressed (-m5), stest2.txt stored
+    "seektest.rar": {"stest1.txt": (STEST, 2048, 0xC5B7E6A2), "stest2.txt": (STEST, 2048, 0xC5B7E6A2)},
+    "rar3-solid.rar": {"stest1.txt": (STEST, 2048, 0xC5B7E6A2), "stest2.txt": (STEST, 2048, 0xC5B7E6A2)},  # RAR 4, solid
+    "rar3-subdirs.rar": {  # RAR 4, stored, nested folders and a Unicode name
+        "sub/dir1/file1.txt": (b"file1\n", 6, 0xE229F704),
+        "sub/dir2/file2.txt": (b"file2\n", 6, 0xC904A4C7),
+        "sub/with space/long fn.txt": (b"long fn\n", 8, 0x71B7247D),
+        "sub/\xfc\u0235\u0129\xf6\u1e0b\xe8/file.txt": (b"file\n", 5, 0x2FEC89C1),
+    },
+    "rar5-crc.rar": {"stest1.txt": (STEST, 2048, 0xC5B7E6A2), "stest2.txt": (STEST, 2048, 0xC5B7E6A2)},  # RAR 5
+}
+
+
+@pytest.fixture(params=["unar", "bsdtar"])
+def rar_tool(request, monkeypatch) -> str:
+    """Extract with this tool alone (the other one is hidden); skipped where it is not installed."""
+    pytest.importorskip("rarfile")
+    which = shutil.which
+    if not which(request.param):
+        pytest.skip(f"{request.param} is not installed (make setup installs it)")
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **kw: which(name, *a, **kw) if name == request.param else None)
+    return request.param
+
+
+def rar4_bytes(members: dict[str, bytes | tuple[str, str]]) -> bytes:
+    """A RAR 4 archive (2.9 format) of stored members, written after RAR's technote.txt: no free tool writes RAR
+    and rarfile's samples name no member ``../x``. A ``("link", target)`` member is a Unix symlink."""
+
+    def block(kind: int, flags: int, fields: bytes, data: bytes = b"") -> bytes:
+        head = struct.pack("<BHH", kind, flags, 7 + len(fields)) + fields
+        return struct.pack("<H", zlib.crc32(head) & 0xFFFF) + head + data
+
+    out = b"Rar!\x1a\x07\x00" + block(0x73, 0, bytes(6))  # marker, archive header
+    for name, content in members.items():
+        mode = 0o100644
+        if isinstance(content, tuple):  # a symlink's data is its target
+            mode, content = 0o120777, content[1].encode()
+        raw = name.replace("/", "\\").encode()  # RAR's separator
+        # packed and unpacked size, host Unix, CRC-32, DOS time 2025-01-01, version 2.0, method stored, name size, mode
+        fields = struct.pack("<IIBIIBBHI", len(content), len(content), 3, zlib.crc32(content), 0x5A210000, 20, 0x30, len(raw), mode)
+        out += block(0x74, 0x8000, fields + raw, content)
+    return out + block(0x7B, 0x4000, b"")  # end of archive
+
+
+@pytest.mark.parametrize("name", sorted(RAR_SAMPLES))
+def test_real_rar_archives_extract_intact(tmp_path, rar_tool, name):
+    target = tmp_path / "out"
+    if rar_tool == "bsdtar" and name == "rar3-solid.rar":  # libarchive has no solid RAR 4 decoder
+        with pytest.raises(DataError, match="solid RAR 4") as e:
+            sources.safe_extract(RAR / name, target)
+        assert "apt-get install unar" in str(e.value) and not target.exists()
+        return
+    sources.safe_extract(RAR / name, target)
+    files = {p.relative_to(target).as_posix(): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert files == {member: content for member, (content, _, _) in RAR_SAMPLES[name].items()}
+    assert all((len(content), zlib.crc32(content)) == (size, crc) for content, size, crc in RAR_SAMPLES[name].values())
+    if name == "rar3-subdirs.rar":
+        assert (target / "sub" / "empty").is_dir()
+
+
+def test_corrupt_rar_member_is_reported(tmp_path, rar_tool):
+    body = (RAR / "seektest.rar").read_bytes()
+    at = body.index(STEST) + 1000  # inside stest2.txt, stored: bsdtar checks no CRC there, so we do
+    archive = tmp_path / "seektest.rar"
+    archive.write_bytes(body[:at] + bytes([body[at] ^ 0xFF]) + body[at + 1 :])
+    with pytest.raises(DataError, match="stest2.txt") as e:
+        sources.safe_extract(archive, tmp_path / "out")
+    assert str(archive) in str(e.value) and rar_tool in str(e.value)
+
+
+@pytest.mark.parametrize(("name", "member"), [("rar3-symlink-unix.rar", "random_link"), ("rar5-evil-symlink-traversal.rar", "up")])
+def test_real_rar_with_a_link_outside_is_refused(tmp_path, name, member):
+    """random_link -> ../random123 (RAR 4); up -> .. followed by up/pwned.txt (RAR 5)."""
+    pytest.importorskip("rarfile")
+    target = tmp_path / "out"
+    with pytest.raises(DataError, match="refusing") as e:
+        sources.safe_extract(RAR / name, target)
+    assert name in str(e.value) and repr(member) in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hand_written_rar_extracts_like_a_real_one(tmp_path, rar_tool):
+    """The writer's archives do extract, links included: the refusals below are the check's, not a bad archive."""
+    archive = tmp_path / "good.rar"
+    archive.write_bytes(rar4_bytes({"top/ok.txt": b"fine", "top/sub/two.txt": b"two" * 100, "top/link": ("link", "sub/two.txt")}))
+    sources.safe_extract(archive, tmp_path / "out")
+    top = tmp_path / "out" / "top"
+    assert (top / "ok.txt").read_bytes() == b"fine" and (top / "sub" / "two.txt").read_bytes() == b"two" * 100
+    assert (top / "link").is_symlink() and (top / "link").read_bytes() == b"two" * 100
+
+
+@pytest.mark.parametrize("bad", ["../evil.txt", "/ABS/evil.txt", "a/../../evil.txt", "link", "chain", "through"])
+def test_unsafe_rar_archives_are_refused_before_extracting_anything(tmp_path, bad):
+    pytest.importorskip("rarfile")
+    members: dict = {"ok.txt": b"fine"}
+    if bad == "link":
+        members["link"] = ("link", "../../outside")
+    elif bad == "chain":  # each link stays inside on paper, but t = a/b/s/.. is the folder above the target
+        members |= {"a/b/s": ("link", "../.."), "t": ("link", "a/b/s/..")}
+    elif bad == "through":  # the same, a file written through the link
+        members |= {"a/b/s": ("link", "../.."), "a/b/s/../x": b"evil"}
+    else:
+        members[bad.replace("/ABS", str(tmp_path / "abs"))] = b"evil"
+    archive = tmp_path / "a" / "bad.rar"
+    archive.parent.mkdir()
+    archive.write_bytes(rar4_bytes(members))
+    target = tmp_path / "a" / "out"
+    with pytest.raises(DataError, match="refusing") as e:
+        sources.safe_extract(archive, target)
+    assert "bad.rar" in str(e.value) and {"link": "'link'", "chain": "'t'", "through": "'a/b/s/../x'"}.get(bad, bad.split("/")[-1]) in str(e.value)
+    assert not target.exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "bad.rar"]
+
+
+def test_ucf101_from_a_rar_like_the_official_one(tmp_path, archives, rar_tool):
+    """UCF101.rar holds UCF-101/<Class>/<video>: here as a RAR 4 archive, pre-placed, through the whole source."""
+    videos = make_tree(tmp_path / "tree", classes=("Alpha", "Beta"), groups=8)
+    base = tmp_path / "cache" / "ucf101"
+    base.mkdir(parents=True)
+    (base / "UCF101.rar").write_bytes(rar4_bytes({f"UCF-101/{rel}": rel.encode() for rel in videos}))
+    (base / "splits.zip").write_bytes(archives["splits.zip"])
+    params = ucf_params(closed_port_url("UCF101.rar"), closed_port_url("splits.zip"))
+    report = sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+    assert report["videos"] == 16
+    assert (tmp_path / "raw" / "Beta" / "v_Beta_g08_c01.avi").read_bytes() == b"Beta/v_Beta_g08_c01.avi"
+    assert_consistent(tmp_path / "raw")
+
+
+def test_rar_without_rarfile_explains_the_alternatives(tmp_path, monkeypatch):
+    archive = tmp_path / "UCF101.rar"
+    archive.write_bytes(b"Rar!\x1a\x07\x01\x00" + b"\0" * 64)
+    monkeypatch.setitem(sys.modules, "rarfile", None)  # import fails
+    with pytest.raises(DataError, match="pip install rarfile") as e:
+        sources.safe_extract(archive, tmp_path / "out")
+    assert "unar" in str(e.value) and "make setup" in str(e.value) and "source: folder" in str(e.value)
+
+
+def test_rar_on_a_machine_without_the_tools_says_how_to_install_them(tmp_path, monkeypatch):
+    pytest.importorskip("rarfile")
+    monkeypatch.setenv("PATH", str(tmp_path))  # a fresh machine: no unar, no bsdtar (nor unrar, nor 7z)
+    with pytest.raises(DataError) as e:
+        sources.safe_extract(RAR / "seektest.rar", tmp_path / "out")
+    for text in ("seektest.rar", "apt-get install unar libarchive-tools", "make setup", "source: folder"):
+        assert text in str(e.value)
+    assert not (tmp_path / "out").exists()
 
 
 # --- kaggle ----------------------------------------------------------------------------------------
