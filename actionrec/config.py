@@ -55,6 +55,20 @@ def choice(params: dict, key: str, options: tuple[str, ...]) -> str:
     return value
 
 
+def frame_rate_cap(params: dict, key: str) -> float | None:
+    value = get(params, key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise ParamError(key, value, "null (the native rate) or a positive number of frames per second")
+    return value
+
+
+def jpeg_quality(params: dict, key: str) -> int:
+    value = get(params, key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ParamError(key, value, "a JPEG quality, an integer in [1, 100]")
+    return value
+
+
 def workers(params: dict, key: str) -> int:
     """0 means every core this process may use."""
     value = get(params, key)

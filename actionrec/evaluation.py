@@ -25,7 +25,7 @@ import numpy as np
 import models
 from actionrec import metrics, plots, synthetic
 from actionrec.errors import DataError, ParamError, PipelineError
-from actionrec.framestore import read_manifest
+from actionrec.framestore import read_manifest, read_store
 from actionrec.io import atomic_dir, write_json
 
 FRAMES, FLOW, MODELS_DIR = Path("data/frames"), Path("data/flow"), Path("data/models")
@@ -78,7 +78,8 @@ def evaluation_settings(params: dict) -> dict:
 
     return {
         "batch_videos": config.positive_int(params, "evaluate.batch_videos"),
-        "clips_per_video": config.positive_int(params, "evaluate.clips_per_video"),
+        "clips": config.positive_int(params, "evaluate.clips"),
+        "crops": config.choice(params, "evaluate.crops", (1, 3)),
         "latency_repeats": config.positive_int(params, "evaluate.latency_repeats"),
     }
 
@@ -95,46 +96,32 @@ def class_kinds(classes: list[str]) -> dict[str, str] | None:
     return {c: synthetic.CLASSES[c] for c in classes} if set(classes) <= set(synthetic.CLASSES) else None
 
 
-def _load_video(trained, row: dict) -> tuple[np.ndarray, np.ndarray | None]:
-    """A test video's stored frames, and its stored flow when the model reads flow."""
-    frames = np.load(FRAMES / row["frames"])
-    flow = np.load(FLOW / row["frames"]) if trained.input == "clip+flow" else None
-    return frames, flow
-
-
-def _video_inputs(trained, row: dict, clips: int):
-    from actionrec.inference import video_inputs
-
-    return video_inputs(trained, *_load_video(trained, row), clips)
-
-
-def _stack(inputs: list):
-    if isinstance(inputs[0], dict):
-        return {k: np.concatenate([x[k] for x in inputs]) for k in inputs[0]}
-    return np.concatenate(inputs)
-
-
-def predict_test(trained, rows: list[dict], batch_videos: int, clips: int = 1) -> tuple[Predictions, float]:
-    """Video probabilities (the mean over a video's frames, or its ``clips`` clips), and the
+def predict_test(trained, rows: list[dict], batch_videos: int, clips: int = 1, crops: int = 1) -> tuple[Predictions, float]:
+    """Video probabilities (the mean over a video's test views: ``clips`` x ``crops``) and the
     per-example accuracy (frames for frame models, clips for clip models)."""
+    from actionrec.inputs import Source, video_dataset
+
+    source = Source(FRAMES, rows, FLOW if trained.sampling.flow_stack else None)
+    views = video_dataset(source, trained.sampling, input_size=trained.input_size, clips=clips, crops=crops)
     probs, correct = [], []
-    for start in range(0, len(rows), batch_videos):
-        batch = rows[start : start + batch_videos]
-        out = np.asarray(trained.model.predict_on_batch(_stack([_video_inputs(trained, r, clips) for r in batch])), np.float64)
-        out = out.reshape(len(batch), -1, out.shape[-1])  # (videos, examples per video, classes)
-        labels = np.array([r["label"] for r in batch])
+    for inputs, labels in views.batch(batch_videos).prefetch(1).as_numpy_iterator():
+        # (videos, examples, ...) -> one batch of examples for the model, then back per video.
+        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in inputs.items()} if isinstance(inputs, dict) else inputs.reshape(-1, *inputs.shape[2:])
+        out = np.asarray(trained.model.predict_on_batch(flat), np.float64)
+        out = out.reshape(len(labels), -1, out.shape[-1])
         correct.append(out.argmax(-1) == labels[:, None])
         probs.append(out.mean(axis=1))
     predictions = Predictions([r["video"] for r in rows], np.array([r["label"] for r in rows]), np.concatenate(probs), trained.classes)
     return predictions, float(np.concatenate([c.ravel() for c in correct]).mean())
 
 
-def latency_per_video(trained, row: dict, repeats: int, clips: int = 1) -> float:
-    """Median ms for one video's forward pass(es) (input already decoded), after warm-up."""
-    from actionrec.inference import predict_frames
+def latency_per_video(trained, row: dict, repeats: int, clips: int = 1, crops: int = 1) -> float:
+    """Median ms for one video's forward pass over its test views (views already decoded), after warm-up."""
+    from actionrec.inference import predict_inputs, video_inputs
 
-    frames, flow = _load_video(trained, row)
-    return metrics.latency_ms(lambda: predict_frames(trained, frames, flow, clips), warmup=2, repeats=repeats)["median"]
+    flow = (FLOW / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
+    inputs = video_inputs(trained, (FRAMES / row["frames"]).read_bytes(), row["num_frames"], row["height"], row["width"], flow, clips, crops)
+    return metrics.latency_ms(lambda: predict_inputs(trained, inputs), warmup=2, repeats=repeats)["median"]
 
 
 def score(arch: str, pred: Predictions, *, example_accuracy: float | None, parameters: int, latency_ms: float) -> tuple[dict, dict]:
@@ -206,12 +193,16 @@ def evaluate(arch: str, params: dict) -> dict:
         from actionrec.inference import load_trained
 
         trained = load_trained(arch, MODELS_DIR)
-        store_classes = json.loads((FRAMES / "store.json").read_text())["classes"]
-        if trained.classes != store_classes:
+        store = read_store(FRAMES)
+        if trained.store != {k: store[k] for k in trained.store}:
+            raise DataError(f"{MODELS_DIR / arch}: trained on a frame store built with {trained.store}, data/frames has "
+                            f"{ {k: store[k] for k in trained.store} } (rerun `dvc repro train@{arch}`)")  # fmt: skip
+        if trained.classes != store["classes"]:
             raise DataError(f"{MODELS_DIR / arch}: trained on other classes than data/frames holds (rerun `dvc repro train@{arch}`)")
-        pred, example_accuracy = predict_test(trained, rows, settings["batch_videos"], settings["clips_per_video"])
+        views = settings["clips"], settings["crops"]
+        pred, example_accuracy = predict_test(trained, rows, settings["batch_videos"], *views)
         parameters = int(trained.model.count_params())
-        latency = latency_per_video(trained, rows[0], settings["latency_repeats"], settings["clips_per_video"])
+        latency = latency_per_video(trained, rows[0], settings["latency_repeats"], *views)
     headline, report = score(arch, pred, example_accuracy=example_accuracy, parameters=parameters, latency_ms=latency)
     pred.write(PREDICTIONS / f"{arch}.csv")
     write_plots(PLOTS_DIR / arch, arch, pred, report)

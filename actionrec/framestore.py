@@ -1,24 +1,27 @@
-"""The frame store: one uint8 ``.npy`` array per video plus a CSV manifest.
+"""The dense frame store: every frame of every video, JPEG-compressed, one file per video.
 
 Layout of ``data/frames/``::
 
-    store.json       count, size, split, classes (the contract readers check)
+    store.json       short_side, fps, quality, split, classes (the contract readers check)
     manifest.csv     one row per usable video (see MANIFEST_COLUMNS)
     skipped.json     videos that could not be used, each with its reason
-    videos/<Class>/<stem>.npy   (count, height, width, 3) uint8 RGB
+    videos/<Class>/<stem>.jpgs   every frame of the video as a JPEG pack (see pack())
 
-Why per-video ``.npy`` and not TFRecord shards: a clip is read whole, with one file read and
-no decode step (tf.io.read_file + decode_raw in the input graph, or np.load(mmap_mode="r")),
-any subset (a split, a class, a rank's shard) is just a list of paths, and a skipped or added
-video never forces re-writing a shard. The price is more files and raw size on disk
-(16 x 112 x 112 x 3 = 600 kB per video); ``bench/extract.py`` measures both read paths.
+Why JPEG packs: a dense store must be small (UCF101 has 2.5 M frames) and each training
+example reads only a few frames of a video, decoded inside the tf.data graph
+(``tf.io.decode_and_crop_jpeg`` decodes just the crop). One file per video, not per frame,
+because DVC slows down badly with millions of files; any subset (a split, a class, a rank's
+shard) is still just a list of paths. ``bench/extract.py`` measures the bytes per frame.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import multiprocessing as mp
-from dataclasses import asdict, dataclass
+import os
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -27,42 +30,104 @@ from tqdm import tqdm
 
 from actionrec import ucf101
 from actionrec.errors import DataError
-from actionrec.io import atomic_dir, save_array, write_json
-from actionrec.video import UnreadableVideo, sample_frames
+from actionrec.io import atomic_dir, write_json
+from actionrec.video import UnreadableVideo, decode_video
 
 MANIFEST_COLUMNS = [
-    "video", "class_name", "label", "group", "clip", "split", "frames", "frames_found",
-    "padded", "fps", "width", "height",
+    "video", "class_name", "label", "group", "clip", "split", "frames", "num_frames", "fps",
+    "width", "height", "frames_found", "native_fps", "original_width", "original_height",
 ]  # fmt: skip
+INT_COLUMNS = ("label", "group", "clip", "num_frames", "width", "height", "frames_found", "original_width", "original_height")
+STORE_KEYS = ("short_side", "fps", "quality")  # the frames.* params a store is built with
+PACK_MAGIC = b"JPK1"
+PACK_SUFFIX = ".jpgs"
+
+
+# --- the pack: n JPEG images in one file ------------------------------------------------------
+# b"JPK1", uint32 n, uint32 offsets[n + 1] (from the start of the file), then the images.
+# Hand-written because no container both keeps compressed images addressable by index and
+# parses inside a TensorFlow graph (inputs.py reads the header with decode_raw).
+
+
+def pack(images: list[bytes]) -> bytes:
+    sizes = np.array([len(b) for b in images], np.int64)
+    header = len(PACK_MAGIC) + 4 + 4 * (len(images) + 1)
+    offsets = header + np.concatenate([[0], np.cumsum(sizes)])
+    if offsets[-1] >= 2**31:
+        raise DataError(f"a pack of {len(images)} images is over 2 GiB; lower frames.short_side or frames.quality")
+    return PACK_MAGIC + struct.pack("<I", len(images)) + offsets.astype("<u4").tobytes() + b"".join(images)
+
+
+def unpack(data: bytes, name: str = "pack") -> list[bytes]:
+    if data[:4] != PACK_MAGIC:
+        raise DataError(f"{name}: not a frame pack (rebuild the store with `dvc repro extract`)")
+    (n,) = struct.unpack("<I", data[4:8])
+    offsets = np.frombuffer(data, "<u4", n + 1, 8)
+    return [data[offsets[i] : offsets[i + 1]] for i in range(n)]
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """RGB (H, W, 3) or grayscale (H, W) uint8 -> JPEG bytes."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise DataError(f"JPEG encoding failed for an image of shape {image.shape}")
+    return buf.tobytes()
+
+
+def decode_pack(data: bytes, gray: bool = False, name: str = "pack") -> np.ndarray:
+    """Every image of a pack: (n, H, W, 3) RGB, or (n, H, W) for grayscale packs."""
+    flag = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
+    images = [cv2.imdecode(np.frombuffer(b, np.uint8), flag) for b in unpack(data, name)]
+    if any(img is None for img in images):
+        raise DataError(f"{name}: a frame does not decode (rebuild the store with `dvc repro extract`)")
+    return np.stack(images) if gray else np.stack([cv2.cvtColor(img, cv2.COLOR_BGR2RGB) for img in images])
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# --- extraction -------------------------------------------------------------------------------
 
 
 @dataclass
 class ExtractJob:
     src: str  # absolute video path
-    rel: str  # "<Class>/<file>" relative to the dataset root
-    out: str  # absolute .npy path
-    count: int
-    size: tuple[int, int]
+    out: str  # absolute pack path
+    short_side: int
+    fps: float | None
+    quality: int
 
 
 def frames_path(store: Path, rel: str) -> Path:
-    """``<Class>/v_x.avi`` -> ``<store>/videos/<Class>/v_x.npy``."""
-    return Path(store) / "videos" / Path(rel).with_suffix(".npy")
+    """``<Class>/v_x.avi`` -> ``<store>/videos/<Class>/v_x.jpgs``."""
+    return Path(store) / "videos" / Path(rel).with_suffix(PACK_SUFFIX)
+
+
+def encode_video(path: Path, short_side: int, fps: float | None, quality: int):
+    """Decode ``path`` and JPEG-encode every kept frame: (DecodedVideo with bytes frames, pack)."""
+    decoded = decode_video(Path(path), short_side, fps, encode=lambda frame: encode_jpeg(frame, quality))
+    return decoded, pack(decoded.frames)
 
 
 def _extract_one(job: ExtractJob) -> dict:
     try:
-        sampled = sample_frames(Path(job.src), job.count, job.size)
+        decoded, data = encode_video(Path(job.src), job.short_side, job.fps, job.quality)
     except UnreadableVideo as err:
         return {"skipped": err.reason}
-    save_array(Path(job.out), sampled.frames)
+    write_bytes(Path(job.out), data)
     return {
-        "frames_found": sampled.frames_found,
-        "padded": sampled.padded,
-        "fps": round(sampled.fps, 3),
-        "width": sampled.width,
-        "height": sampled.height,
-    }
+        "num_frames": len(decoded.frames), "fps": round(decoded.fps, 3),
+        "width": decoded.stored_width, "height": decoded.stored_height, "frames_found": decoded.frames_found,
+        "native_fps": round(decoded.native_fps, 3), "original_width": decoded.width, "original_height": decoded.height,
+        "bytes": len(data),
+    }  # fmt: skip
 
 
 def _init_worker() -> None:
@@ -70,9 +135,9 @@ def _init_worker() -> None:
 
 
 def extract(
-    raw: Path, out: Path, *, split: int, count: int, size: tuple[int, int], workers: int, strict: bool
+    raw: Path, out: Path, *, split: int, short_side: int, fps: float | None, quality: int, workers: int, strict: bool
 ) -> dict:
-    """Build the frame store for ``raw`` (UCF101 layout) at ``out``; returns a summary.
+    """Build the dense frame store for ``raw`` (UCF101 layout) at ``out``; returns a summary.
 
     Rows are written as results arrive, so memory stays flat in the number of videos.
     """
@@ -83,10 +148,9 @@ def extract(
         raise DataError(f"{raw}: split {split} lists no videos")
     skipped: list[dict] = []
     per_class = dict.fromkeys(classes, 0)
+    total_frames = total_bytes = 0
     with atomic_dir(out) as tmp:
-        jobs = [
-            ExtractJob(str(raw / v.path), v.path, str(frames_path(tmp, v.path)), count, size) for v in videos
-        ]
+        jobs = [ExtractJob(str(raw / v.path), str(frames_path(tmp, v.path)), short_side, fps, quality) for v in videos]
         with open(tmp / "manifest.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
             writer.writeheader()
@@ -97,6 +161,8 @@ def extract(
                         skipped.append({"video": video.path, "reason": result["skipped"]})
                         continue
                     per_class[video.class_name] += 1
+                    total_frames += result["num_frames"]
+                    total_bytes += result.pop("bytes")
                     writer.writerow(
                         {
                             "video": video.path, "class_name": video.class_name, "label": video.label,
@@ -117,11 +183,37 @@ def extract(
         if empty:
             raise DataError(f"no usable videos left for classes: {', '.join(empty)} (see the skipped list above)")
         summary = {
-            "split": split, "count": count, "size": list(size), "classes": classes,
-            "videos": sum(per_class.values()), "skipped": len(skipped),
+            "format": "jpeg-pack", "short_side": short_side, "fps": fps, "quality": quality,
+            "split": split, "classes": classes, "videos": sum(per_class.values()), "skipped": len(skipped),
+            "frames": total_frames, "bytes": total_bytes,
+            "bytes_per_frame": round(total_bytes / max(total_frames, 1), 1),
         }  # fmt: skip
         write_json(tmp / "store.json", summary)
     return summary
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read_store(store: Path, params: dict | None = None) -> dict:
+    """``store.json``; with ``params``, refuses a store built with other ``frames.*`` than they say."""
+    path = Path(store) / "store.json"
+    if not path.is_file():
+        raise DataError(f"{path}: frame store not found (run `dvc repro extract`)")
+    info = json.loads(path.read_text())
+    if info.get("format") != "jpeg-pack":
+        raise DataError(f"{store}: an old frame store format (rebuild it with `dvc repro extract`)")
+    if params is not None:
+        from actionrec import config
+
+        for key in STORE_KEYS:
+            wanted = config.get(params, f"frames.{key}")
+            if info[key] != wanted:
+                raise DataError(
+                    f"{store} was built with frames.{key}={info[key]!r} but params.yaml says {wanted!r} "
+                    "(rebuild it with `dvc repro extract`)"
+                )
+    return info
 
 
 def read_manifest(store: Path) -> list[dict]:
@@ -132,10 +224,14 @@ def read_manifest(store: Path) -> list[dict]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
-        for key in ("label", "group", "clip", "frames_found", "padded", "width", "height"):
+        for key in INT_COLUMNS:
             row[key] = int(row[key])
+        for key in ("fps", "native_fps"):
+            row[key] = float(row[key])
     return rows
 
 
 def load_frames(store: Path, row: dict) -> np.ndarray:
-    return np.load(Path(store) / row["frames"])
+    """All stored frames of one video, (n, H, W, 3) uint8 RGB."""
+    path = Path(store) / row["frames"]
+    return decode_pack(path.read_bytes(), name=str(path))

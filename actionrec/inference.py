@@ -1,9 +1,10 @@
-"""From a trained model directory and raw frames to class probabilities: the one inference path.
+"""From a trained model directory and a video to class probabilities: the one inference path.
 
-The predict stage and the evaluation stage both go through :func:`video_inputs`, which builds
-the model input exactly as ``inputs.make_dataset(training=False)`` does from the frame store
-(float32 pixels in [0, 255]; uint8 flow codes cast to float32), and :func:`predict_video`
-decodes a file with the same :func:`actionrec.video.sample_frames` the extract stage uses.
+The predict command and the evaluation stage both go through :func:`actionrec.inputs.video_views`
+on a video's frame pack (and flow pack): evaluation reads them from the stores, and
+:func:`predict_video` builds them from a new file with the extract stage's own decoder and
+encoder (:func:`actionrec.framestore.encode_video`) and the flow stage's
+:func:`actionrec.flow.flow_of_pack`, at the settings recorded at training time.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import models
-from actionrec.errors import DataError, PipelineError
-from actionrec.flow import compute_flow
-from actionrec.inputs import clip_windows
-from actionrec.video import sample_frames
+from actionrec.errors import PipelineError
+from actionrec.framestore import encode_video
+from actionrec.inputs import video_views
+from actionrec.sampling import Sampling
 
 MODELS_DIR = Path("data/models")
 
@@ -30,10 +32,10 @@ class TrainedModel:
     model: keras.Model
     classes: list[str]
     input: str  # "frames" | "clip" | "clip+flow"
-    frames: int  # frames sampled per video
-    size: tuple[int, int]  # (width, height)
-    flow: dict | None = None  # {"method", "bound"} the flow store had at training time (clip+flow)
-    clip_frames: int | None = None  # clip models: frames per clip (None: all ``frames``)
+    input_size: int
+    sampling: Sampling
+    store: dict  # {"short_side", "fps", "quality"} of the frame store it was trained on
+    flow: dict | None = None  # {"method", "bound", "quality"} of the flow store (clip+flow)
 
 
 def _require(path: Path, arch: str) -> Path:
@@ -51,67 +53,58 @@ def load_trained(arch: str, models_dir: Path = MODELS_DIR) -> TrainedModel:
     if not directory.is_dir():
         raise PipelineError(f"{directory}: no trained {arch} model here (run `dvc repro train@{arch}`)")
     meta = json.loads(_require(directory / "classes.json", arch).read_text())
+    if "sampling" not in meta:
+        raise PipelineError(f"{directory}: trained by an older version, before the dense frame store (rerun `dvc repro train@{arch}`)")
     model = keras.saving.load_model(_require(directory / "model.keras", arch), safe_mode=True, compile=False)
     if model.output_shape[-1] != len(meta["classes"]):
         raise PipelineError(f"{directory}: model has {model.output_shape[-1]} outputs but classes.json lists "
                             f"{len(meta['classes'])} classes (rerun `dvc repro train@{arch}`)")  # fmt: skip
-    width, height = meta["size"]
-    return TrainedModel(arch, model, list(meta["classes"]), meta["input"], int(meta["frames"]), (int(width), int(height)),
-                        meta.get("flow"), meta.get("clip_frames"))  # fmt: skip
+    kind = meta["input"]
+    sampling = Sampling(kind, **meta["sampling"])
+    return TrainedModel(arch, model, list(meta["classes"]), kind, int(meta["input_size"]), sampling, meta["store"], meta.get("flow"))
 
 
-def _check_shape(name: str, array: np.ndarray, shape: tuple[int, ...]) -> None:
-    if array.shape != shape or array.dtype != np.uint8:
-        raise DataError(f"{name}: array {array.shape} {array.dtype}, expected {shape} uint8 (the shape the model was trained on)")
+def video_inputs(trained: TrainedModel, frames_pack: bytes, num_frames: int, height: int, width: int,
+                 flow_pack: bytes | None = None, clips: int = 1, crops: int = 1):  # fmt: skip
+    """The model input for one video's test views, as evaluation builds it: E examples
+    (frames for frame models, clips for clip models; ``{"rgb", "flow"}`` for two-stream)."""
+    if trained.sampling.flow_stack and flow_pack is None:
+        raise PipelineError(f"{trained.architecture}: needs the video's optical flow")
+    views = video_views(tf.constant(frames_pack), tf.constant(flow_pack or b""), num_frames, height, width,
+                        trained.sampling, trained.input_size, clips, crops)  # fmt: skip
+    if trained.sampling.flow_stack:
+        return {"rgb": views["rgb"].numpy(), "flow": views["flow"].numpy()}
+    return views["rgb"].numpy()
 
 
-def _flow_for(trained: TrainedModel, frames: np.ndarray) -> np.ndarray:
-    if not trained.flow:
-        raise PipelineError(
-            f"{trained.architecture}: classes.json does not record the optical flow settings it was trained with "
-            f"(retrain with `dvc repro train@{trained.architecture}`, or pass the flow)"
-        )
-    return compute_flow(frames, trained.flow["method"], float(trained.flow["bound"]))
-
-
-def video_inputs(trained: TrainedModel, frames: np.ndarray, flow_u8: np.ndarray | None = None, clips: int = 1):
-    """The model input for one video, as ``make_dataset(training=False)`` builds it.
-
-    ``frames``: (T, H, W, 3) uint8 RGB. Frame models get all T frames as one batch; clip models
-    a batch of ``clips`` windows of ``clip_frames`` frames (:func:`inputs.clip_windows`; with
-    ``clips=1`` the centre window, as validation uses); two-stream models ``{"rgb", "flow"}``,
-    the flow computed with the training-time method and bound when ``flow_u8`` ((T-1, H, W, 2)
-    uint8) is not given.
-    """
-    t, (w, h) = trained.frames, trained.size
-    frames = np.asarray(frames)
-    _check_shape("frames", frames, (t, h, w, 3))
-    rgb = frames.astype(np.float32)
-    if trained.input == "frames":
-        return rgb
-    length = trained.clip_frames or t
-    starts = clip_windows(t, length, clips)
-    if trained.input == "clip":
-        return np.stack([rgb[s : s + length] for s in starts])
-    if trained.input != "clip+flow":
-        raise PipelineError(f"{trained.architecture}: unknown input kind {trained.input!r} in classes.json")
-    flow_u8 = _flow_for(trained, frames) if flow_u8 is None else np.asarray(flow_u8)
-    _check_shape("flow", flow_u8, (t - 1, h, w, 2))
-    flow = flow_u8.astype(np.float32)
-    return {"rgb": np.stack([rgb[s : s + length] for s in starts]), "flow": np.stack([flow[s : s + length - 1] for s in starts])}
-
-
-def predict_frames(trained: TrainedModel, frames: np.ndarray, flow_u8: np.ndarray | None = None, clips: int = 1) -> np.ndarray:
-    """(C,) class probabilities for one video: the mean over its frames (frame models) or clips."""
+def predict_inputs(trained: TrainedModel, inputs) -> np.ndarray:
+    """(C,) class probabilities of one video: the mean over its views' examples."""
     # predict_on_batch runs a compiled graph (traced once per input shape); calling the model
     # directly would execute layer by layer, several times slower for the deep backbones.
-    probs = np.asarray(trained.model.predict_on_batch(video_inputs(trained, frames, flow_u8, clips)), dtype=np.float32)
-    return probs.mean(axis=0)
+    return np.asarray(trained.model.predict_on_batch(inputs), dtype=np.float32).mean(axis=0)
 
 
-def predict_video(trained: TrainedModel, path: Path, clips: int = 1) -> np.ndarray:
-    """Decode ``path`` like the extract stage, then :func:`predict_frames`; raises ``UnreadableVideo``."""
-    return predict_frames(trained, sample_frames(Path(path), trained.frames, trained.size).frames, clips=clips)
+def encode_new_video(trained: TrainedModel, path: Path):
+    """A new video file -> (frames pack, flow pack or None, frames, height, width), as the stores hold it."""
+    store = trained.store
+    decoded, frames_pack = encode_video(Path(path), store["short_side"], store["fps"], store["quality"])
+    flow_pack = None
+    if trained.sampling.flow_stack:
+        if not trained.flow:
+            raise PipelineError(f"{trained.architecture}: classes.json does not record its optical flow settings "
+                                f"(retrain with `dvc repro train@{trained.architecture}`)")  # fmt: skip
+        from actionrec.flow import flow_of_pack
+
+        f = trained.flow
+        flow_pack = flow_of_pack(frames_pack, f["method"], float(f["bound"]), int(f["quality"]), name=str(path))
+    return frames_pack, flow_pack, len(decoded.frames), decoded.stored_height, decoded.stored_width
+
+
+def predict_video(trained: TrainedModel, path: Path, clips: int = 1, crops: int = 1) -> np.ndarray:
+    """Decode and encode ``path`` like the extract (and flow) stage, then score its test views;
+    raises ``UnreadableVideo``."""
+    frames_pack, flow_pack, n, h, w = encode_new_video(trained, path)
+    return predict_inputs(trained, video_inputs(trained, frames_pack, n, h, w, flow_pack, clips, crops))
 
 
 def top_k(trained: TrainedModel, probs: np.ndarray, k: int) -> list[tuple[str, float]]:

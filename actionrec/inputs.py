@@ -1,25 +1,30 @@
-"""tf.data input pipelines that stream from the frame store (never the whole dataset in memory).
+"""tf.data input pipelines that stream from the dense frame store (never the whole dataset in memory).
 
-Each element is read from its ``.npy`` file inside the graph (read_file + decode_raw, parallel),
-so decoding scales with ``num_parallel_calls`` and nothing is materialised beyond the prefetch
-queue. Shuffling permutes *indices* (a full permutation per epoch, a few bytes per video)
-instead of filling a shuffle buffer with decoded clips: a perfect shuffle at no memory cost.
+Each element reads one video's frame pack inside the graph (``read_file``), picks the frames
+:mod:`actionrec.sampling` draws for it and decodes only those, cropped
+(``decode_and_crop_jpeg``), in parallel; nothing is materialised beyond the prefetch queue.
+Shuffling permutes *indices* (a full permutation per epoch, a few bytes per video) instead of
+filling a shuffle buffer with decoded clips: a perfect shuffle at no memory cost.
 
-Randomness (epoch order, which frame a frame model sees, augmentation) is *stateless*: drawn
-from ``(seed, epoch)`` and ``(seed, element index)``. The same seed therefore gives the same
-stream whatever the parallelism, and a resumed run that skips to epoch ``k`` sees exactly what
-an uninterrupted run would have seen from epoch ``k`` on.
+Randomness (epoch order, the frames and crop of an example, augmentation) is *stateless*:
+drawn from ``(seed, epoch)`` and ``(seed, element position)``. The same seed therefore gives
+the same stream whatever the parallelism, and a resumed run that skips to epoch ``k`` sees
+exactly what an uninterrupted run would have seen from epoch ``k`` on.
+
+:func:`video_views` builds the test views of one video from its packs' bytes; evaluation
+(through :func:`video_dataset`) and prediction on a new video (``inference``) both call it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
+from actionrec import flow as flowcodes
 from actionrec.errors import DataError, ParamError
+from actionrec.sampling import Sampling, flow_indices, test_crops, test_indices, train_crop, train_indices
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -28,24 +33,30 @@ AUTOTUNE = tf.data.AUTOTUNE
 class Augment:
     """Per-architecture augmentation (``architectures.<name>.augment``), the same for every frame of a clip.
 
-    Only a horizontal flip, a crop and photometric changes: none of them turns one synthetic
-    motion class into another (vertical motion, scaling and fading survive a horizontal flip).
+    Only a horizontal flip, a multi-scale crop and photometric changes: none of them turns one
+    synthetic motion class into another (vertical motion, scaling and fading survive a flip).
     """
 
     flip: bool = True
-    crop: float = 1.0  # smallest crop side as a fraction of the frame (1.0 = no crop)
+    scales: tuple[float, ...] = (1.0,)  # crop sides as fractions of the short side (TSN: 1, .875, .75, .66)
     brightness: float = 0.0  # max absolute change, in [0, 255] pixel units
     contrast: float = 0.0  # max relative change (0.2 = x0.8 .. x1.2)
 
     @classmethod
     def from_params(cls, params: dict | None, key: str) -> "Augment":
         params = dict(params or {})
-        unknown = set(params) - set(cls.__dataclass_fields__)
+        unknown = sorted(set(params) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ParamError(f"{key}.{sorted(unknown)[0]}", params[sorted(unknown)[0]], f"one of {sorted(cls.__dataclass_fields__)}")
-        aug = cls(**params)
-        if not 0.3 <= aug.crop <= 1.0:
-            raise ParamError(f"{key}.crop", aug.crop, "a fraction in [0.3, 1.0]")
+            raise ParamError(f"{key}.{unknown[0]}", params[unknown[0]], f"one of {sorted(cls.__dataclass_fields__)}")
+        scales = params.get("scales", [1.0])
+        if (
+            not isinstance(scales, (list, tuple)) or not scales
+            or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0.3 <= s <= 1 for s in scales)
+        ):  # fmt: skip
+            raise ParamError(f"{key}.scales", scales, "a non-empty list of fractions in [0.3, 1] of the short side")
+        aug = cls(**{**params, "scales": tuple(float(s) for s in scales)})
+        if not isinstance(aug.flip, bool):
+            raise ParamError(f"{key}.flip", aug.flip, "true or false")
         if not 0 <= aug.brightness <= 128:
             raise ParamError(f"{key}.brightness", aug.brightness, "a number of pixel levels in [0, 128]")
         if not 0 <= aug.contrast < 1:
@@ -55,72 +66,139 @@ class Augment:
 
 @dataclass
 class Source:
-    """What one pipeline reads: store-relative paths and labels, and the store layout."""
+    """What one pipeline reads: manifest rows (paths, labels, frame counts, sizes) and the store roots."""
 
     frames_root: Path
-    paths: list[str]
-    labels: list[int]
-    shape: tuple[int, int, int, int]  # (T, H, W, 3)
+    rows: list[dict]
     flow_root: Path | None = None
-    videos: list[str] = field(default_factory=list)
 
 
-def npy_header_size(path: Path, shape: tuple[int, ...]) -> int:
-    """Byte offset of the array data in an ``.npy`` file; checked against the expected uint8 shape."""
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        file_shape, _, dtype = read_header(f)
-        offset = f.tell()
-    if tuple(file_shape) != tuple(shape) or dtype != np.uint8:
-        raise DataError(f"{path}: array {file_shape} {dtype}, expected {shape} uint8 (rebuild with `dvc repro extract`)")
-    return offset
+# --- decoding -------------------------------------------------------------------------------------
 
 
-def _reader(root: Path, shape: tuple[int, ...], example: str):
-    root = str(root).rstrip("/") + "/"
-    offset = npy_header_size(Path(root) / example, shape)
-
-    def read(rel: tf.Tensor) -> tf.Tensor:
-        raw = tf.io.decode_raw(tf.io.read_file(root + rel), tf.uint8)
-        return tf.reshape(raw[offset:], shape)
-
-    return read
+def _images(raw: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
+    """The JPEG bytes of images ``indices`` of a pack (framestore.pack's header, parsed in the graph)."""
+    count = tf.io.decode_raw(tf.strings.substr(raw, 4, 4), tf.int32)[0]
+    offsets = tf.io.decode_raw(tf.strings.substr(raw, 8, 4 * (count + 1)), tf.int32)
+    starts = tf.gather(offsets, indices)
+    return tf.strings.substr(raw, starts, tf.gather(offsets, indices + 1) - starts)
 
 
-def _clip_augment(rgb: tf.Tensor, flow: tf.Tensor | None, aug: Augment, seed: tf.Tensor):
-    """Apply one random flip/crop/photometric change to every frame (and the flow) of a clip."""
-    seeds = tf.random.experimental.stateless_split(seed, 5)
-    height, width = tf.shape(rgb)[1], tf.shape(rgb)[2]
-    rgb = tf.cast(rgb, tf.float32)
-    flow = None if flow is None else tf.cast(flow, tf.float32)
+def _decode(raw: tf.Tensor, indices: tf.Tensor, window: tf.Tensor, channels: int) -> tf.Tensor:
+    """Images ``indices`` of a pack, cropped to ``window`` [top, left, h, w]: (k, h, w, channels) float32."""
+    images = tf.map_fn(
+        lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=channels),
+        _images(raw, indices),
+        fn_output_signature=tf.TensorSpec([None, None, channels], tf.uint8),
+    )
+    return tf.cast(images, tf.float32)
+
+
+def _resize(images: tf.Tensor, window: tf.Tensor, size: int, channels: int) -> tf.Tensor:
+    """Resize crops to ``size`` (only when the crop is not already that size: no needless blur)."""
+    same = tf.logical_and(tf.equal(window[2], size), tf.equal(window[3], size))
+    out = tf.cond(same, lambda: images, lambda: tf.image.resize(images, [size, size], antialias=True))
+    return tf.reshape(out, [tf.shape(images)[0], size, size, channels])
+
+
+def _flow_images(fields: tf.Tensor) -> tf.Tensor:
+    """Field indices -> image indices in a flow pack (x0, y0, x1, y1, ...)."""
+    return tf.reshape(tf.stack([2 * fields, 2 * fields + 1], axis=1), [-1])
+
+
+def _as_fields(images: tf.Tensor) -> tf.Tensor:
+    """(2S, h, w, 1) x/y images -> (S, h, w, 2) fields."""
+    shape = tf.shape(images)
+    return tf.transpose(tf.reshape(images, [-1, 2, shape[1], shape[2]]), [0, 2, 3, 1])
+
+
+def _scale_flow(fields: tf.Tensor, window: tf.Tensor, size: int) -> tf.Tensor:
+    """Flow in pixels grows with the zoom from the crop to ``size``, separately along x and y."""
+    zoom = tf.stack([size / tf.cast(window[3], tf.float32), size / tf.cast(window[2], tf.float32)])
+    return (fields - flowcodes.ZERO) * zoom + flowcodes.ZERO
+
+
+def flip_flow(fields: tf.Tensor) -> tf.Tensor:
+    """Mirror (.., H, W, 2) flow codes horizontally: x motion changes sign (code c -> 256 - c)."""
+    mirrored = tf.reverse(fields, axis=[-2])
+    return tf.stack([2.0 * flowcodes.ZERO - mirrored[..., 0], mirrored[..., 1]], axis=-1)
+
+
+# --- training examples --------------------------------------------------------------------------
+
+
+def _photometric(rgb: tf.Tensor, aug: Augment, seed: tf.Tensor) -> tf.Tensor:
+    b_seed, c_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    delta = tf.random.stateless_uniform([], b_seed, -aug.brightness, aug.brightness + 1e-9)
+    factor = tf.random.stateless_uniform([], c_seed, 1.0 - aug.contrast, 1.0 + aug.contrast + 1e-9)
+    # The clip's mean as an exact integer sum (in 1/16 levels): a float reduce_mean's result
+    # depends on how its threads split the sum, which varies with the load and parallelism.
+    sixteenths = tf.reduce_sum(tf.cast(tf.round(rgb * 16.0), tf.int64))
+    mean = tf.cast(tf.cast(sixteenths, tf.float64) / (16.0 * tf.cast(tf.size(rgb), tf.float64)), tf.float32)
+    return tf.clip_by_value((rgb - mean) * factor + mean + delta, 0.0, 255.0)
+
+
+def train_example(raw_rgb, raw_flow, n, height, width, sampling: Sampling, aug: Augment, size: int, seed):
+    """One training example of a video: (length, size, size, 3) RGB, and (stack, size, size, 2) flow codes."""
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    indices = train_indices(sampling, n, seeds[0])
+    window = train_crop(height, width, aug.scales, seeds[1])
+    rgb = _resize(_decode(raw_rgb, indices, window, 3), window, size, 3)
+    flow = None
+    if sampling.flow_stack:
+        fields = _as_fields(_decode(raw_flow, _flow_images(flow_indices(sampling, indices, n)), window, 1))
+        flow = _scale_flow(_resize(fields, window, size, 2), window, size)
     if aug.flip:
-        flip = tf.random.stateless_uniform([], seeds[0]) < 0.5
+        flip = tf.random.stateless_uniform([], seeds[2]) < 0.5
         rgb = tf.where(flip, tf.reverse(rgb, axis=[2]), rgb)
-        if flow is not None:  # mirrored motion: the x component changes sign (code c -> 255 - c)
-            mirrored = tf.reverse(flow, axis=[2])
-            flow = tf.where(flip, tf.stack([255.0 - mirrored[..., 0], mirrored[..., 1]], axis=-1), flow)
-    if aug.crop < 1.0:
-        scale = tf.random.stateless_uniform([], seeds[1], aug.crop, 1.0)
-        crop_h = tf.cast(tf.cast(height, tf.float32) * scale, tf.int32)
-        crop_w = tf.cast(tf.cast(width, tf.float32) * scale, tf.int32)
-        top = tf.random.stateless_uniform([], seeds[2], 0, height - crop_h + 1, dtype=tf.int32)
-        left = tf.random.stateless_uniform([], seeds[3], 0, width - crop_w + 1, dtype=tf.int32)
-        rgb = tf.image.resize(rgb[:, top : top + crop_h, left : left + crop_w], (height, width))
         if flow is not None:
-            # Flow in pixels grows with the zoom; codes are centred on 127.5.
-            cropped = tf.image.resize(flow[:, top : top + crop_h, left : left + crop_w], (height, width))
-            flow = tf.clip_by_value((cropped - 127.5) / scale + 127.5, 0.0, 255.0)
+            flow = tf.where(flip, flip_flow(flow), flow)
     if aug.brightness or aug.contrast:
-        b_seed, c_seed = tf.unstack(tf.random.experimental.stateless_split(seeds[4], 2))
-        delta = tf.random.stateless_uniform([], b_seed, -aug.brightness, aug.brightness + 1e-9)
-        factor = tf.random.stateless_uniform([], c_seed, 1.0 - aug.contrast, 1.0 + aug.contrast + 1e-9)
-        # The clip's mean as an exact integer sum (in 1/16 levels): a float reduce_mean's result
-        # depends on how its threads split the sum, which varies with the load and parallelism.
-        sixteenths = tf.reduce_sum(tf.cast(tf.round(rgb * 16.0), tf.int64))
-        mean = tf.cast(tf.cast(sixteenths, tf.float64) / (16.0 * tf.cast(tf.size(rgb), tf.float64)), tf.float32)
-        rgb = tf.clip_by_value((rgb - mean) * factor + mean + delta, 0.0, 255.0)
+        rgb = _photometric(rgb, aug, seeds[3])
     return rgb, flow
+
+
+# --- test views ---------------------------------------------------------------------------------
+
+
+def video_views(raw_rgb, raw_flow, n, height, width, sampling: Sampling, size: int, clips: int, crops: int) -> dict:
+    """Every test view of one video as model examples: ``{"rgb": (E, ...), "flow": (E, stack, size, size, 2)}``.
+
+    Frame models: E = crops x clips x K frames, each (size, size, 3); clip models: E = crops x
+    clips clips, each (L, size, size, 3). A video's score is the mean over its E examples.
+    """
+    indices = test_indices(sampling, n, clips)  # (views, length)
+    boxes = test_crops(height, width, size, crops)
+    full = tf.stack([0, 0, tf.cast(height, tf.int32), tf.cast(width, tf.int32)])
+    # Each needed frame is decoded once, then cut into the crops.
+    rgb = _decode(raw_rgb, tf.reshape(indices, [-1]), full, 3)
+    rgb = tf.reshape(rgb, [tf.shape(indices)[0], tf.shape(indices)[1], height, width, 3])
+    flow = None
+    if sampling.flow_stack:
+        fields = tf.map_fn(lambda clip: flow_indices(sampling, clip, n), indices)  # (views, stack)
+        flow = _as_fields(_decode(raw_flow, _flow_images(tf.reshape(fields, [-1])), full, 1))
+        flow = tf.reshape(flow, [tf.shape(indices)[0], sampling.flow_stack, height, width, 2])
+    out = {"rgb": [], "flow": []}
+    for c in range(crops):
+        top, left = boxes[c][0], boxes[c][1]
+        out["rgb"].append(rgb[:, :, top : top + size, left : left + size])
+        if flow is not None:
+            out["flow"].append(flow[:, :, top : top + size, left : left + size])
+    views = {"rgb": tf.concat(out["rgb"], axis=0)}  # (crops * views, length, size, size, 3)
+    if sampling.kind == "frames":
+        views["rgb"] = tf.reshape(views["rgb"], [-1, size, size, 3])
+    else:
+        views["rgb"] = tf.ensure_shape(views["rgb"], [None, sampling.clip_len, size, size, 3])
+    if flow is not None:
+        views["flow"] = tf.ensure_shape(tf.concat(out["flow"], axis=0), [None, sampling.flow_stack, size, size, 2])
+    return views
+
+
+def examples_per_video(sampling: Sampling, clips: int, crops: int) -> int:
+    return crops * clips * (sampling.segments if sampling.kind == "frames" else 1)
+
+
+# --- datasets -----------------------------------------------------------------------------------
 
 
 def epoch_order(n: int, seed: int, first_epoch: int = 0) -> tf.data.Dataset:
@@ -132,91 +210,92 @@ def epoch_order(n: int, seed: int, first_epoch: int = 0) -> tf.data.Dataset:
     )
 
 
-def clip_windows(frames: int, length: int, clips: int) -> list[int]:
-    """Start indices of ``clips`` windows of ``length`` stored frames, evenly spaced over ``frames``.
+class _Columns:
+    """The manifest columns the graph indexes, as constants."""
 
-    One clip is the centre window; a video no longer than one clip has a single window.
-    """
-    if length >= frames:
-        return [0]
-    if clips == 1:
-        return [(frames - length) // 2]
-    return sorted({int(round(s)) for s in np.linspace(0, frames - length, clips)})
+    def __init__(self, source: Source, sampling: Sampling, size: int):
+        if not source.rows:
+            raise DataError("no videos to read (empty split or shard)")
+        if sampling.flow_stack and source.flow_root is None:
+            raise DataError("two-stream input needs the flow store (run `dvc repro flow`)")
+        small = [r for r in source.rows if min(r["width"], r["height"]) < size]
+        if small:
+            raise DataError(f"{small[0]['video']}: stored at {small[0]['width']}x{small[0]['height']}, smaller than the {size} px input")
+        self.frames = tf.constant([str(Path(source.frames_root) / r["frames"]) for r in source.rows])
+        flow_root = Path(source.flow_root) if source.flow_root else None
+        self.flow = tf.constant([str(flow_root / r["frames"]) if flow_root else "" for r in source.rows])
+        self.labels = tf.constant([r["label"] for r in source.rows], tf.int32)
+        self.counts = tf.constant([r["num_frames"] for r in source.rows], tf.int32)
+        self.heights = tf.constant([r["height"] for r in source.rows], tf.int32)
+        self.widths = tf.constant([r["width"] for r in source.rows], tf.int32)
+        self.flow_stack = sampling.flow_stack
+
+    def read(self, index):
+        raw_flow = tf.io.read_file(self.flow[index]) if self.flow_stack else None
+        return tf.io.read_file(self.frames[index]), raw_flow, self.counts[index], self.heights[index], self.widths[index]
+
+
+def _model_input(sampling: Sampling, rgb, flow):
+    return {"rgb": rgb, "flow": flow} if sampling.flow_stack else rgb
+
+
+def video_dataset(source: Source, sampling: Sampling, *, input_size: int, clips: int, crops: int, parallel: int | None = None):
+    """One element per video in manifest order: (its test views as E model examples, label)."""
+    cols = _Columns(source, sampling, input_size)
+
+    def load(index):
+        views = video_views(*cols.read(index), sampling, input_size, clips, crops)
+        return _model_input(sampling, views["rgb"], views.get("flow")), cols.labels[index]
+
+    return tf.data.Dataset.range(len(source.rows)).map(load, num_parallel_calls=parallel or AUTOTUNE, deterministic=True)
 
 
 def make_dataset(
     source: Source,
+    sampling: Sampling,
     *,
-    kind: str,
+    input_size: int,
     batch_size: int,
     training: bool,
     seed: int,
     augment: Augment | None = None,
     first_epoch: int = 0,
     parallel: int | None = None,
-    frames_per_clip: int = 1,
-    clip_frames: int | None = None,
 ) -> tf.data.Dataset:
-    """``kind``: "frames" (``frames_per_clip`` random frames per clip when training, every frame
-    otherwise), "clip" or "clip+flow".
+    """Batches of model examples: frames for frame models (K per video), clips for clip models.
 
-    Clip models see ``clip_frames`` consecutive stored frames (default: all of them): a random
-    window when training (temporal jitter), the centre window otherwise.
-
-    Training streams are infinite (epochs come from ``steps_per_epoch``); evaluation streams
-    are one pass in manifest order. ``parallel`` bounds decoding threads (tests and benchmarks).
+    Training streams are infinite (epochs come from ``steps_per_epoch``) and redraw frames and
+    crops for every element; evaluation streams (validation) are one pass in manifest order
+    over each video's single centre view.
     """
-    if not source.paths:
-        raise DataError("no videos to read (empty split or shard)")
     parallel = parallel or AUTOTUNE
-    read_rgb = _reader(source.frames_root, source.shape, source.paths[0])
-    t, h, w, _ = source.shape
-    read_flow = None
-    if kind == "clip+flow":
-        if source.flow_root is None:
-            raise DataError("two-stream input needs the flow store (run `dvc repro flow`)")
-        read_flow = _reader(source.flow_root, (t - 1, h, w, 2), source.paths[0])
-    paths = tf.constant(source.paths)
-    labels = tf.constant(source.labels, tf.int32)
-    n = len(source.paths)
-    indices = epoch_order(n, seed, first_epoch) if training else tf.data.Dataset.range(n)
+    if not training:
+        ds = video_dataset(source, sampling, input_size=input_size, clips=1, crops=1, parallel=parallel)
+        ds = ds.map(lambda x, y: (x, tf.repeat(y, tf.shape(tf.nest.flatten(x)[0])[0]))).unbatch()
+        return ds.batch(batch_size).prefetch(AUTOTUNE)
+    cols = _Columns(source, sampling, input_size)
     aug = augment or Augment(flip=False)
-    length = clip_frames or t
-    if kind != "frames" and not 1 <= length <= t:
-        raise DataError(f"clips of {length} frames from videos of {t} stored frames")
+    n = len(source.rows)
 
     def load(position, index):
-        rel = paths[index]
-        label = labels[index]
-        rgb = read_rgb(rel)
-        flow = read_flow(rel) if read_flow is not None else None
         element_seed = tf.stack([tf.cast(seed, tf.int64), position])
-        if kind != "frames" and length < t:
-            if training:
-                start = tf.random.stateless_uniform([], element_seed + 2, 0, t - length + 1, dtype=tf.int32)
-            else:
-                start = clip_windows(t, length, 1)[0]
-            rgb = rgb[start : start + length]
-            flow = None if flow is None else flow[start : start + length - 1]
-        if training:
-            rgb, flow = _clip_augment(rgb, flow, aug, element_seed)
-        else:
-            rgb = tf.cast(rgb, tf.float32)
-            flow = None if flow is None else tf.cast(flow, tf.float32)
-        if kind == "frames":
-            if training:  # fresh random frames of the clip every epoch (distinct while k <= T)
-                picks = tf.random.experimental.stateless_shuffle(tf.range(t), seed=element_seed + 1)[:frames_per_clip]
-                return tf.gather(rgb, picks), tf.repeat(label, frames_per_clip)
-            return rgb, tf.repeat(label, t)  # every frame; the video score is the mean over them
-        if kind == "clip+flow":
-            return {"rgb": rgb, "flow": flow}, label
-        return rgb, label
+        rgb, flow = train_example(*cols.read(index), sampling, aug, input_size, element_seed)
+        label = cols.labels[index]
+        if sampling.kind == "frames":
+            return rgb, tf.repeat(label, sampling.segments)
+        return _model_input(sampling, rgb, flow), label
 
-    # Positions count from the start of epoch 0, so a resumed stream draws the same augmentations.
-    start = first_epoch * n if training else 0
-    ds = indices.enumerate(start=start).map(load, num_parallel_calls=parallel, deterministic=True)
-    if kind == "frames":
-        # Training: k frames per clip; evaluation: every frame, consecutive, in manifest order.
-        ds = ds.unbatch()
-    ds = ds.batch(batch_size, drop_remainder=training)
-    return ds.prefetch(AUTOTUNE)
+    # Positions count from the start of epoch 0, so a resumed stream draws the same examples.
+    ds = epoch_order(n, seed, first_epoch).enumerate(start=first_epoch * n)
+    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
+    if sampling.kind == "frames":
+        ds = ds.unbatch()  # K frames per video, each an example
+    return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def check_input_size(input_size, short_side: int, key: str) -> int:
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 16:
+        raise ParamError(key, input_size, "an integer >= 16 (pixels)")
+    if input_size > short_side:
+        raise ParamError(key, input_size, f"at most frames.short_side = {short_side} (the store's short side)")
+    return input_size

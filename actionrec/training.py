@@ -22,8 +22,9 @@ import tensorflow as tf
 import models
 from actionrec import config, distributed
 from actionrec.errors import DataError, ParamError
-from actionrec.framestore import read_manifest
-from actionrec.inputs import Augment, Source, make_dataset
+from actionrec.framestore import read_manifest, read_store
+from actionrec.inputs import Augment, Source, check_input_size, examples_per_video, make_dataset
+from actionrec.sampling import Sampling
 from actionrec.io import file_digest, write_json
 
 FRAMES, FLOW = Path("data/frames"), Path("data/flow")
@@ -41,8 +42,6 @@ class Settings:
     mixed_precision: bool
     xla: bool
     learning_rate: float
-    frames_per_clip: int
-    clip_frames: int | None  # clip models: stored frames per clip (None: all)
 
 
 def _auto(params: dict, key: str, gpu: bool) -> bool:
@@ -76,9 +75,14 @@ def read_settings(params: dict, arch: str) -> Settings:
         mixed_precision=_auto(params, "train.mixed_precision", gpu),
         xla=_auto(params, "train.xla", gpu),
         learning_rate=float(lr),
-        frames_per_clip=config.positive_int(params, "train.frames_per_clip"),
-        clip_frames=None if config.get(params, "train.clip_frames") is None else config.positive_int(params, "train.clip_frames"),
     )
+
+
+def read_sampling(params: dict, arch: str, kind: str) -> Sampling:
+    """``architectures.<arch>.sampling`` (and ``flow.stack`` for two-stream models), validated."""
+    stack = config.positive_int(params, "flow.stack") if kind == "clip+flow" else 0
+    sampling = config.get(params, f"architectures.{arch}.sampling")
+    return Sampling.from_params(sampling, f"architectures.{arch}.sampling", kind, stack)
 
 
 def make_reproducible(world: distributed.World) -> None:
@@ -223,31 +227,31 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         raise ParamError("architecture", arch, "a trainable architecture (the ensemble is built by the `ensemble` stage)")
     arch_params = dict(config.get(params, f"architectures.{arch}") or {})
     settings = read_settings(params, arch)
-    store = json.loads((FRAMES / "store.json").read_text())
-    t, (w, h) = store["count"], store["size"]
-    # Clip models see windows of `train.clip_frames` of the t stored frames (evaluation averages several).
-    length = t if module.INPUT == "frames" or settings.clip_frames is None else settings.clip_frames
-    if length > t:
-        raise ParamError("train.clip_frames", length, f"at most frames.count = {t}")
-    spec = models.InputSpec(frames=length, height=h, width=w)
+    store = read_store(FRAMES, params)
+    kind = module.INPUT
+    prefix = f"architectures.{arch}"
+    sampling = read_sampling(params, arch, kind)
+    size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
+    spec = models.InputSpec(frames=1 if kind == "frames" else sampling.clip_len, height=size, width=size, flow_stack=sampling.flow_stack)
     need = module.min_frames(arch_params)
-    if length < need:
-        key = "frames.count" if length == t else "train.clip_frames"
-        raise ParamError(key, length, f"at least {need} for {arch}")
-    augment = Augment.from_params(arch_params.get("augment"), f"architectures.{arch}.augment")
+    if kind != "frames" and sampling.clip_len < need:
+        raise ParamError(f"{prefix}.sampling.clip_len", sampling.clip_len, f"at least {need} for {arch}")
+    augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
 
     rows = read_manifest(FRAMES)
     train_rows, val_rows = split_train_val(rows, settings.val_groups, settings.seed)
-    # A frame model's training example is a frame: k of them per clip and epoch.
-    per_clip = min(settings.frames_per_clip, t) if module.INPUT == "frames" else 1
-    per_rank = len(train_rows) // world.size * per_clip
+    # A frame model's training example is a frame: K of them per video and epoch (one per segment).
+    per_video = examples_per_video(sampling, 1, 1)
+    per_rank = len(train_rows) // world.size * per_video
     if settings.batch_size > per_rank:
         raise ParamError("train.batch_size", settings.batch_size, f"at most {per_rank} (training examples per process)")
     my_train, my_val = _shard(train_rows, world, "training"), _shard(val_rows, world, "validation")
     steps = per_rank // settings.batch_size  # identical on every rank, so allreduce never waits forever
+    # Videos shorter than one example loop (clips, flow stacks) or repeat frames (segments): counted, never an error.
+    short = sum(sampling.short(r["num_frames"]) for r in train_rows + val_rows)
 
     def source(part):
-        return Source(FRAMES, [r["frames"] for r in part], [r["label"] for r in part], (t, h, w, 3), FLOW)
+        return Source(FRAMES, part, FLOW)
 
     keras.utils.set_random_seed(settings.seed)
     make_reproducible(world)
@@ -262,7 +266,7 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
 
     # Which machines run the ranks does not change the result: a job resubmitted on other nodes resumes.
     shared = {k: v for k, v in config.get(params, "train").items() if k != "hosts"}
-    key = config_hash(arch, arch_params, shared, store, settings.seed, file_digest(FRAMES / "manifest.csv"))
+    key = config_hash(arch, arch_params, shared, sampling.as_dict(), store, settings.seed, file_digest(FRAMES / "manifest.csv"))
     ckpt_dir = CHECKPOINTS / arch / key
     state, best_weights = None, None
     resume_from = latest(ckpt_dir)
@@ -280,14 +284,14 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         resumed = f", resuming after epoch {first_epoch}" if state else ""
         print(f"train {arch}: {len(train_rows)} train / {len(val_rows)} val videos, {world.size} process(es), "
               f"{steps} steps/epoch, {model.count_params():,} parameters{resumed}")  # fmt: skip
+        if short:
+            print(f"train {arch}: {short} videos shorter than one example ({sampling.as_dict()}) loop or repeat frames")
 
-    kind = module.INPUT
-    train_ds = make_dataset(source(my_train), kind=kind, batch_size=settings.batch_size, training=True,
-                            seed=settings.seed + world.rank, augment=augment, first_epoch=first_epoch,
-                            frames_per_clip=per_clip, clip_frames=length)  # fmt: skip
-    val_ds = make_dataset(source(my_val), kind=kind, batch_size=settings.batch_size, training=False, seed=settings.seed,
-                          clip_frames=length)  # fmt: skip
-    val_samples = len(my_val) * (t if kind == "frames" else 1)
+    train_ds = make_dataset(source(my_train), sampling, input_size=size, batch_size=settings.batch_size, training=True,
+                            seed=settings.seed + world.rank, augment=augment, first_epoch=first_epoch)  # fmt: skip
+    val_ds = make_dataset(source(my_val), sampling, input_size=size, batch_size=settings.batch_size, training=False,
+                          seed=settings.seed)  # fmt: skip
+    val_samples = len(my_val) * per_video
 
     early = ResumableEarlyStopping(state, best_weights, monitor="val_loss", patience=settings.patience, restore_best_weights=True)
     checkpoint = Checkpoint(ckpt_dir, early, world.is_chief)
@@ -317,7 +321,7 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         "epochs_run": len(history), "best_epoch": best["epoch"], "val_loss": best["val_loss"],
         "val_accuracy": best["val_accuracy"], "train_accuracy": best["accuracy"],
         "train_seconds": round(sum(r["seconds"] for r in history), 1), "processes": world.size,
-        "ranks_in_sync": in_sync,
+        "ranks_in_sync": in_sync, "videos_shorter_than_example": short,
     }  # fmt: skip
     if world.is_chief:
         out = MODELS_DIR / arch
@@ -325,10 +329,12 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         tmp = out / "model.keras.tmp.keras"
         model.save(tmp)
         os.replace(tmp, out / "model.keras")
-        meta = {"classes": classes, "input": kind, "frames": t, "clip_frames": length, "size": [w, h]}
-        if kind == "clip+flow":  # inference recomputes flow for a new video with the same settings
+        # Everything inference needs to turn a new video into this model's input exactly as here.
+        meta = {"classes": classes, "input": kind, "input_size": size, "sampling": sampling.as_dict(),
+                "store": {k: store[k] for k in ("short_side", "fps", "quality")}}  # fmt: skip
+        if kind == "clip+flow":
             flow = json.loads((FLOW / "flow.json").read_text())
-            meta["flow"] = {"method": flow["method"], "bound": flow["bound"]}
+            meta["flow"] = {"method": flow["method"], "bound": flow["bound"], "quality": flow["quality"]}
         write_json(out / "classes.json", meta)
         write_json(out / "history.json", history)
         write_json(METRICS_DIR / f"{arch}.json", summary)

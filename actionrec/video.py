@@ -1,13 +1,15 @@
-"""Video decoding and uniform frame sampling with OpenCV.
+"""Video decoding with OpenCV: every frame, short side resized with the aspect ratio kept.
 
-One code path for every consumer: the extract stage, the benchmark and (later) prediction on a
-new video all call :func:`sample_frames`, so training and inference see identical frames.
+One code path for every consumer: the extract stage, the benchmark and prediction on a new
+video all call :func:`decode_video`, so training and inference see identical frames.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,34 +30,57 @@ class UnreadableVideo(DataError):
 
 
 @dataclass
-class SampledVideo:
-    frames: np.ndarray  # (count, height, width, 3) uint8 RGB
-    frames_found: int  # frames actually decoded from the file
-    padded: int  # sampled positions filled by repeating a frame (video shorter than count)
-    fps: float
+class DecodedVideo:
+    frames: list[Any]  # what ``encode`` made of each kept frame (by default the RGB array)
+    frames_found: int  # frames decoded from the file (before the frame-rate cap)
+    native_fps: float
+    fps: float  # frame rate of ``frames`` (native, or the cap)
     width: int  # original size
     height: int
+    stored_width: int
+    stored_height: int
 
 
-def sample_indices(total: int, count: int) -> np.ndarray:
-    """Centre of ``count`` equal segments of ``total`` frames (TSN-style uniform sampling).
+def stored_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(w, h) with the short side ``short_side`` and the aspect ratio kept: 320x240 -> 171x128."""
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
-    With fewer frames than ``count`` the indices repeat, which pads a short video by repeating
-    frames evenly rather than only the last one.
+
+def kept_frames(native_fps: float, cap: float | None):
+    """A predicate on frame indices that subsamples ``native_fps`` to at most ``cap`` frames per second.
+
+    Keeps the first frame at or after each multiple of 1/cap seconds, so a 60 fps video capped at
+    25 keeps 25 evenly spread frames per second; ``None`` (or a video at or below the cap) keeps all.
     """
-    return np.minimum(((np.arange(count) + 0.5) * total / count).astype(np.int64), total - 1)
+    if cap is None or native_fps <= 0 or native_fps <= cap:
+        return lambda index: True
+    state = {"next": 0.0}
+
+    def keep(index: int) -> bool:
+        if index / native_fps + 1e-9 >= state["next"]:
+            state["next"] += 1.0 / cap
+            return True
+        return False
+
+    return keep
 
 
-def _resize_rgb(frame_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    interpolation = cv2.INTER_AREA if frame_bgr.shape[1] > size[0] else cv2.INTER_LINEAR
-    return cv2.cvtColor(cv2.resize(frame_bgr, size, interpolation=interpolation), cv2.COLOR_BGR2RGB)
+def resize_rgb(frame_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """BGR frame -> RGB at ``size`` (w, h): area averaging when shrinking, bilinear when growing."""
+    if (frame_bgr.shape[1], frame_bgr.shape[0]) != size:
+        interpolation = cv2.INTER_AREA if frame_bgr.shape[1] > size[0] else cv2.INTER_LINEAR
+        frame_bgr = cv2.resize(frame_bgr, size, interpolation=interpolation)
+    return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
 
 
-def sample_frames(path: Path, count: int, size: tuple[int, int]) -> SampledVideo:
-    """Decode ``path`` once and return ``count`` uniformly sampled RGB frames resized to ``size`` (w, h).
+def decode_video(
+    path: Path, short_side: int, fps_cap: float | None = None, encode: Callable[[np.ndarray], Any] | None = None
+) -> DecodedVideo:
+    """Decode every frame of ``path`` (capped at ``fps_cap``), resized to ``short_side``.
 
-    Frames that are not sampled are only ``grab()``-ed (demuxed and decoded, never converted or
-    copied to Python), which is what makes this faster than ``read()``-ing every frame.
+    ``encode`` is applied to each RGB frame as soon as it is decoded (the extract stage passes
+    the JPEG encoder), so a long video never sits in memory as raw pixels.
     Raises :class:`UnreadableVideo` for files that cannot be opened, hold no frames or are truncated.
     """
     path = Path(path)
@@ -63,57 +88,30 @@ def sample_frames(path: Path, count: int, size: tuple[int, int]) -> SampledVideo
         raise UnreadableVideo(path, "file not found")
     if path.stat().st_size == 0:
         raise UnreadableVideo(path, "empty file (0 bytes)")
+    encode = encode or (lambda frame: frame)
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
             raise UnreadableVideo(path, "OpenCV cannot open it (not a video, or an unsupported codec)")
         reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        if reported > 0:
-            frames, found = _sample_known_length(cap, reported, count, size)
-            if found < reported * (1 - TRUNCATION_TOLERANCE):
-                raise UnreadableVideo(path, f"truncated: header says {reported} frames, only {found} decode")
-        else:  # length unknown (some streams): keep every frame, then sample
-            frames, found = _sample_unknown_length(cap, count, size)
-            if found == 0:
-                raise UnreadableVideo(path, "no decodable frames")
+        native_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        keep = kept_frames(native_fps, fps_cap)
+        frames, found, size, original = [], 0, None, (0, 0)
+        # grab() demuxes and decodes; only kept frames pay for retrieve() (conversion and copy).
+        while cap.grab():
+            if keep(found):
+                ok, frame = cap.retrieve()
+                if ok:
+                    if size is None:
+                        original = (frame.shape[1], frame.shape[0])
+                        size = stored_size(*original, short_side)
+                    frames.append(encode(resize_rgb(frame, size)))
+            found += 1
     finally:
         cap.release()
-    padded = count - len(np.unique(sample_indices(found, count)))
-    return SampledVideo(np.stack(frames), found, padded, fps, width, height)
-
-
-def _sample_known_length(cap, reported: int, count: int, size) -> tuple[list[np.ndarray], int]:
-    targets = sample_indices(reported, count)
-    wanted = set(targets.tolist())
-    picked: dict[int, np.ndarray] = {}
-    found = 0
-    last = None
-    while found < reported and cap.grab():
-        if found in wanted:
-            ok, frame = cap.retrieve()
-            if ok:
-                last = picked[found] = _resize_rgb(frame, size)
-        found += 1
-    if last is None:
-        return [], 0
-    # Positions past a slightly short stream (within the tolerance) reuse the last sampled frame.
-    out, previous = [], None
-    for index in targets.tolist():
-        previous = picked.get(index, previous if previous is not None else last)
-        out.append(previous)
-    return out, found
-
-
-def _sample_unknown_length(cap, count: int, size) -> tuple[list[np.ndarray], int]:
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(_resize_rgb(frame, size))
     if not frames:
-        return [], 0
-    return [frames[i] for i in sample_indices(len(frames), count)], len(frames)
+        raise UnreadableVideo(path, "no decodable frames")
+    if reported > 0 and found < reported * (1 - TRUNCATION_TOLERANCE):
+        raise UnreadableVideo(path, f"truncated: header says {reported} frames, only {found} decode")
+    fps = native_fps if fps_cap is None or native_fps <= fps_cap else float(fps_cap)
+    return DecodedVideo(frames, found, native_fps, fps, *original, *size)

@@ -20,14 +20,15 @@ ARCHITECTURES = (
 )  # fmt: skip
 
 # Keys of architectures.<name> that belong to the trainer, not to the model.
-TRAINER_KEYS = ("data", "epochs", "learning_rate", "augment")
+TRAINER_KEYS = ("data", "epochs", "learning_rate", "augment", "input_size", "sampling")
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    frames: int
+    frames: int  # frames per clip (clip models; 1 for frame models)
     height: int
     width: int
+    flow_stack: int = 0  # two-stream: flow fields per example
 
 
 def get(name: str) -> ModuleType:

@@ -108,7 +108,7 @@ def _scratch_batch_norm(model: keras.Model) -> keras.Model:
 
 def _check_size(input_shape, key: str) -> None:
     if min(input_shape[:2]) < 32:
-        raise ParamError("frames.size", [input_shape[1], input_shape[0]], f"at least 32x32 for {key.split('.')[-1]} (an ImageNet backbone)")
+        raise ParamError(f"{key}.input_size", input_shape[0], f"at least 32 for {key.split('.')[-1]} (an ImageNet backbone)")
 
 
 def _load(make, weights, key: str, file: str, url: str) -> keras.Model:

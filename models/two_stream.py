@@ -2,12 +2,13 @@
 motion stream on the optical flow, fused.
 
 - RGB stream: a small CNN on every frame (FrameWise), averaged over the clip.
-- Flow stream: the T-1 flow fields stacked as 2(T-1) channels of one image (x, y of each step
-  interleaved) and read by a 2D CNN, so its first layer already sees motion across the clip.
+- Flow stream: ``flow.stack`` consecutive flow fields at the clip's position stacked as 2 x stack
+  channels of one image (x, y of each field interleaved) and read by a 2D CNN, so its first
+  layer already sees motion across the stack.
 - ``fusion: late``: the average of the two streams' softmax scores (the paper's averaging);
   ``fusion: concat``: their features concatenated under one softmax head.
 
-Flow arrives as uint8 codes (as floats) in [0, 255] with 127.5 meaning no motion.
+Flow arrives as uint8 codes (as floats) with 128 meaning no motion (``actionrec.flow``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ FUSIONS = ("late", "concat")
 
 
 def min_frames(params: dict) -> int:
-    return 2  # at least one flow field
+    return 1
 
 
 def rgb_frame_encoder(height: int, width: int, filters: int, blocks: int) -> keras.Model:
@@ -39,15 +40,16 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     filters, blocks, dropout = p.int("filters"), p.int("blocks"), p.fraction("dropout")
     t, h, w = spec.frames, spec.height, spec.width
     rgb_in = keras.Input((t, h, w, 3), name="rgb")
-    flow_in = keras.Input((t - 1, h, w, 2), name="flow")
+    stack = spec.flow_stack
+    flow_in = keras.Input((stack, h, w, 2), name="flow")
 
     rgb = layers.Rescaling(1 / 255)(rgb_in)
     rgb = FrameWise(rgb_frame_encoder(h, w, filters, blocks))(rgb)
     rgb = layers.GlobalAveragePooling1D(name="rgb_features")(rgb)
 
-    flow = layers.Permute((2, 3, 1, 4))(flow_in)  # (H, W, T-1, 2)
-    flow = layers.Reshape((h, w, 2 * (t - 1)), name="stacked_flow")(flow)  # channels: x0, y0, x1, y1, ...
-    flow = layers.Rescaling(1 / 127.5, offset=-1)(flow)  # codes -> [-1, 1], 0 = no motion
+    flow = layers.Permute((2, 3, 1, 4))(flow_in)  # (H, W, stack, 2)
+    flow = layers.Reshape((h, w, 2 * stack), name="stacked_flow")(flow)  # channels: x0, y0, x1, y1, ...
+    flow = layers.Rescaling(1 / 127, offset=-128 / 127)(flow)  # codes -> [-1, 1], 0 = no motion
     flow = conv_blocks(flow, filters, blocks, prefix="flow")
     flow = layers.GlobalAveragePooling2D(name="flow_features")(flow)
 

@@ -1,4 +1,4 @@
-"""extract: sample ``frames.count`` frames per video into the streaming frame store data/frames."""
+"""extract: every frame of every video, short side ``frames.short_side``, into the dense frame store data/frames."""
 
 from pathlib import Path
 
@@ -21,12 +21,14 @@ def main() -> None:
         RAW,
         STORE,
         split=split,
-        count=config.positive_int(params, "frames.count", minimum=2),
-        size=config.size_pair(params, "frames.size"),
+        short_side=config.positive_int(params, "frames.short_side", minimum=16),
+        fps=config.frame_rate_cap(params, "frames.fps"),
+        quality=config.jpeg_quality(params, "frames.quality"),
         workers=config.workers(params, "frames.workers"),
         strict=strict,
     )
-    print(f"extract: {summary['videos']} videos in {len(summary['classes'])} classes, {summary['skipped']} skipped")
+    print(f"extract: {summary['videos']} videos ({summary['frames']} frames, {summary['bytes_per_frame']:.0f} bytes each) "
+          f"in {len(summary['classes'])} classes, {summary['skipped']} skipped")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""flow: dense optical flow of the sampled frames (data/frames) into data/flow for the two-stream model."""
+"""flow: dense optical flow between consecutive stored frames (data/frames) into data/flow for the two-stream model."""
 
 from pathlib import Path
 
@@ -17,9 +17,11 @@ def main() -> None:
         Path("data/flow"),
         method=config.choice(params, "flow.method", METHODS),
         bound=float(bound),
+        quality=config.jpeg_quality(params, "flow.quality"),
         workers=config.workers(params, "flow.workers"),
     )
-    print(f"flow: {summary['videos']} videos ({summary['method']}, bound {summary['bound']})")
+    print(f"flow: {summary['videos']} videos, {summary['fields']} fields ({summary['method']}, bound {summary['bound']}, "
+          f"{summary['bytes_per_field']:.0f} bytes each)")  # fmt: skip
 
 
 if __name__ == "__main__":

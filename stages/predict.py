@@ -3,7 +3,9 @@
     python -m stages.predict --model two_stream path/to/video.avi [more.avi ...]
     ucf101-predict --model conv3d --top-k 3 --json a.avi b.avi
 
-Each video is decoded exactly as the extract stage decodes the training videos. An unreadable
+Each video is decoded and stored exactly as the extract (and flow) stage stores the training
+videos, then scored over the same test views as ``evaluate`` (``--clips`` x ``--crops``,
+by default ``evaluate.clips`` and ``evaluate.crops`` of ./params.yaml, else 1 x 1). An unreadable
 video is reported (stderr, or its entry in the JSON) and the others are still predicted; the
 exit status is then 1.
 """
@@ -30,8 +32,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ucf101-predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="architecture name (its model is data/models/<model>/)")
     parser.add_argument("--top-k", type=_positive, default=5, help="classes to show per video (default 5)")
-    parser.add_argument("--clips", type=_positive, default=3,
-                        help="clip models: clips averaged per video, as evaluate.clips_per_video (default 3)")  # fmt: skip
+    parser.add_argument("--clips", type=_positive, default=None,
+                        help="clips (clip models) or segment sets (frame models) per video (default: evaluate.clips)")  # fmt: skip
+    parser.add_argument("--crops", type=int, choices=(1, 3), default=None, help="spatial crops per view (default: evaluate.crops)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--models-dir", type=Path, default=Path("data/models"), help="where trained models are (default data/models)")
     parser.add_argument("videos", nargs="+", type=Path)
@@ -50,16 +53,25 @@ def _load(arch: str, models_dir: Path):
     return load_trained(arch, models_dir)
 
 
+def _views(args: argparse.Namespace) -> tuple[int, int]:
+    """--clips/--crops, else the evaluate stage's views from ./params.yaml, else one centre view."""
+    from actionrec import config
+
+    defaults = config.load_params().get("evaluate", {}) if config.PARAMS_FILE.is_file() else {}
+    return args.clips or defaults.get("clips", 1), args.crops or defaults.get("crops", 1)
+
+
 def predict(args: argparse.Namespace) -> list[dict]:
     """One entry per video: {"video", "predictions"} or {"video", "error"}."""
     trained = _load(args.model, args.models_dir)
+    clips, crops = _views(args)
     from actionrec.inference import predict_video, top_k
     from actionrec.video import UnreadableVideo
 
     results = []
     for video in args.videos:
         try:
-            probs = predict_video(trained, video, args.clips)
+            probs = predict_video(trained, video, clips, crops)
         except UnreadableVideo as err:
             print(f"error: {err.path}: {err.reason}", file=sys.stderr)
             results.append({"video": str(video), "error": err.reason})

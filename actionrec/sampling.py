@@ -1,0 +1,153 @@
+"""Which frames, and which part of them, a model sees: temporal sampling and spatial crops.
+
+Training (redrawn every epoch, stateless from a seed, as MMAction2's ``SampleFrames``):
+
+- frame models (TSN): ``segments: K``, one random frame inside each of K equal segments;
+- clip models (C3D and the LSTMs): ``clip_len: L`` frames ``frame_interval: s`` native frames
+  apart from a random start; a video shorter than the span ``(L - 1) * s + 1`` loops;
+- two-stream: its RGB clip as a clip model and ``flow.stack`` consecutive flow fields centred
+  on the clip;
+- space: a crop whose sides are drawn from ``augment.scales`` (fractions of the frame's short
+  side, adjacent scales at most one step apart: TSN's multi-scale crop) at a random place,
+  resized to ``input_size`` (a scale of ``input_size / short_side`` crops with no resize).
+
+Testing (deterministic views, :func:`test_indices` and :func:`test_crops`): ``clips`` windows
+(clip models) or segment sets (frame models: ``clips * K`` frames at the centres of as many
+equal segments) evenly spaced over the whole video, times ``crops`` spatial views of
+``input_size`` (1: centre; 3: both ends and the centre of the long side).
+
+Every function here works on tensors inside the tf.data graph; tests call them eagerly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from actionrec.errors import ParamError
+
+KEYS = {"frames": ("segments",), "clip": ("clip_len", "frame_interval"), "clip+flow": ("clip_len", "frame_interval")}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """``architectures.<name>.sampling`` of one architecture, validated."""
+
+    kind: str  # "frames" | "clip" | "clip+flow"
+    segments: int = 1  # frame models
+    clip_len: int = 1  # clip models
+    frame_interval: int = 1
+    flow_stack: int = 0  # two-stream: flow fields per example (flow.stack)
+
+    @classmethod
+    def from_params(cls, params, key: str, kind: str, flow_stack: int = 0) -> "Sampling":
+        if not isinstance(params, dict) or not params:
+            raise ParamError(key, params, "a mapping with " + " and ".join(KEYS[kind]))
+        allowed = KEYS[kind]
+        for name in params:
+            if name not in allowed:
+                raise ParamError(f"{key}.{name}", params[name], f"one of {', '.join(allowed)} for a {kind} model")
+        for name in allowed:
+            value = params.get(name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ParamError(f"{key}.{name}", value, "an integer >= 1")
+        if kind == "clip+flow" and flow_stack < 1:
+            raise ParamError("flow.stack", flow_stack, "an integer >= 1")
+        return cls(kind, flow_stack=flow_stack if kind == "clip+flow" else 0, **params)
+
+    @property
+    def length(self) -> int:
+        """Frames per training example: K for a frame model, L for a clip model."""
+        return self.segments if self.kind == "frames" else self.clip_len
+
+    @property
+    def span(self) -> int:
+        """Native frames one example covers (a clip's first to last frame)."""
+        return (self.clip_len - 1) * self.frame_interval + 1 if self.kind != "frames" else self.segments
+
+    def short(self, num_frames: int) -> bool:
+        """Whether a video of ``num_frames`` is looped (clip, flow stack) or repeats frames (segments)."""
+        return num_frames < self.span or (self.flow_stack > 0 and max(num_frames - 1, 1) < self.flow_stack)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in (*KEYS[self.kind], "flow_stack") if k != "flow_stack" or self.flow_stack}
+
+
+# --- temporal -----------------------------------------------------------------------------------
+
+
+def _clip_at(sampling: Sampling, start, n):
+    return (start + tf.range(sampling.clip_len) * sampling.frame_interval) % n
+
+
+def train_indices(sampling: Sampling, n, seed) -> tf.Tensor:
+    """(length,) int32 frame indices of one training example of a video of ``n`` frames."""
+    n = tf.cast(n, tf.int32)
+    if sampling.kind == "frames":
+        k = sampling.segments
+        u = tf.random.stateless_uniform([k], seed)
+        picks = tf.cast(tf.floor((tf.range(k, dtype=tf.float32) + u) * tf.cast(n, tf.float32) / k), tf.int32)
+        return tf.minimum(picks, n - 1)
+    last = tf.maximum(n - sampling.span, 0)
+    start = tf.random.stateless_uniform([], seed, 0, last + 1, dtype=tf.int32)
+    return _clip_at(sampling, start, n)
+
+
+def test_indices(sampling: Sampling, n, clips: int) -> tf.Tensor:
+    """(views, length) int32 frame indices of the deterministic test views.
+
+    Frame models: one view of ``clips * K`` frames, the centres of as many equal segments;
+    clip models: ``clips`` windows, the first at frame 0 and the last ending at the last frame
+    (one clip: the centre window).
+    """
+    n = tf.cast(n, tf.int32)
+    if sampling.kind == "frames":
+        m = clips * sampling.segments
+        centres = tf.cast(tf.floor((tf.range(m, dtype=tf.float32) + 0.5) * tf.cast(n, tf.float32) / m), tf.int32)
+        return tf.minimum(centres, n - 1)[None]
+    last = tf.maximum(n - sampling.span, 0)
+    if clips == 1:
+        starts = last[None] // 2
+    else:
+        starts = tf.cast(tf.round(tf.linspace(0.0, tf.cast(last, tf.float32), clips)), tf.int32)
+    return tf.map_fn(lambda s: _clip_at(sampling, s, n), starts)
+
+
+def flow_indices(sampling: Sampling, clip, n) -> tf.Tensor:
+    """(flow_stack,) consecutive field indices centred on ``clip`` (field j: frames j -> j + 1)."""
+    fields = tf.maximum(tf.cast(n, tf.int32) - 1, 1)
+    stack = sampling.flow_stack
+    centre = clip[0] + (sampling.span - 1) // 2
+    first = tf.clip_by_value(centre - (stack - 1) // 2, 0, tf.maximum(fields - stack, 0))
+    return (first + tf.range(stack)) % fields
+
+
+# --- spatial ------------------------------------------------------------------------------------
+
+
+def train_crop(height, width, scales: tuple[float, ...], seed) -> tf.Tensor:
+    """[top, left, crop_h, crop_w] of a multi-scale crop (TSN): sides from ``scales`` x short side."""
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    base = tf.cast(tf.minimum(height, width), tf.float32)
+    sizes = tf.maximum(tf.cast(base * tf.constant(scales, tf.float32), tf.int32), 1)
+    pairs = tf.constant([(i, j) for i in range(len(scales)) for j in range(len(scales)) if abs(i - j) <= 1], tf.int32)
+    pick = tf.random.stateless_uniform([], seeds[0], 0, len(pairs), dtype=tf.int32)
+    crop_h, crop_w = sizes[pairs[pick][0]], sizes[pairs[pick][1]]
+    top = tf.random.stateless_uniform([], seeds[1], 0, height - crop_h + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform([], seeds[2], 0, width - crop_w + 1, dtype=tf.int32)
+    return tf.stack([top, left, crop_h, crop_w])
+
+
+def test_crops(height, width, size: int, crops: int) -> tf.Tensor:
+    """(crops, 4) [top, left, size, size]: the centre, or both ends and the centre of the long side."""
+    height, width = tf.cast(height, tf.int32), tf.cast(width, tf.int32)
+    top, left = (height - size) // 2, (width - size) // 2
+    if crops == 1:
+        return tf.stack([top, left, size, size])[None]
+    if crops != 3:
+        raise ParamError("evaluate.crops", crops, "1 (centre) or 3 (three-crop)")
+    wide = width >= height
+    along = tf.where(wide, width, height) - size
+    boxes = [tf.where(wide, tf.stack([top, at, size, size]), tf.stack([at, left, size, size])) for at in (0, along // 2, along)]
+    return tf.stack(boxes)
