@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from actionrec import flow as flowcodes
 from actionrec.errors import DataError, ParamError
-from actionrec.sampling import Sampling, flow_indices, test_crops, test_indices, train_crop, train_indices
+from actionrec.sampling import Sampling, flow_indices, view_crops, view_indices, train_crop, train_indices
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -85,9 +85,13 @@ def _images(raw: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
 
 
 def _decode(raw: tf.Tensor, indices: tf.Tensor, window: tf.Tensor, channels: int) -> tf.Tensor:
-    """Images ``indices`` of a pack, cropped to ``window`` [top, left, h, w]: (k, h, w, channels) float32."""
+    """Images ``indices`` of a pack, cropped to ``window`` [top, left, h, w]: (k, h, w, channels) float32.
+
+    INTEGER_ACCURATE is libjpeg's default and OpenCV's, so these pixels are exactly those of
+    ``framestore.decode_pack`` (the flow stage's frames); TF's own default differs by a few levels.
+    """
     images = tf.map_fn(
-        lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=channels),
+        lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=channels, dct_method="INTEGER_ACCURATE"),
         _images(raw, indices),
         fn_output_signature=tf.TensorSpec([None, None, channels], tf.uint8),
     )
@@ -167,8 +171,8 @@ def video_views(raw_rgb, raw_flow, n, height, width, sampling: Sampling, size: i
     Frame models: E = crops x clips x K frames, each (size, size, 3); clip models: E = crops x
     clips clips, each (L, size, size, 3). A video's score is the mean over its E examples.
     """
-    indices = test_indices(sampling, n, clips)  # (views, length)
-    boxes = test_crops(height, width, size, crops)
+    indices = view_indices(sampling, n, clips)  # (views, length)
+    boxes = view_crops(height, width, size, crops)
     full = tf.stack([0, 0, tf.cast(height, tf.int32), tf.cast(width, tf.int32)])
     # Each needed frame is decoded once, then cut into the crops.
     rgb = _decode(raw_rgb, tf.reshape(indices, [-1]), full, 3)

@@ -11,7 +11,7 @@ Training (redrawn every epoch, stateless from a seed, as MMAction2's ``SampleFra
   side, adjacent scales at most one step apart: TSN's multi-scale crop) at a random place,
   resized to ``input_size`` (a scale of ``input_size / short_side`` crops with no resize).
 
-Testing (deterministic views, :func:`test_indices` and :func:`test_crops`): ``clips`` windows
+Testing (deterministic views, :func:`view_indices` and :func:`view_crops`): ``clips`` windows
 (clip models) or segment sets (frame models: ``clips * K`` frames at the centres of as many
 equal segments) evenly spaced over the whole video, times ``crops`` spatial views of
 ``input_size`` (1: centre; 3: both ends and the centre of the long side).
@@ -39,6 +39,7 @@ class Sampling:
     clip_len: int = 1  # clip models
     frame_interval: int = 1
     flow_stack: int = 0  # two-stream: flow fields per example (flow.stack)
+    fixed: bool = False  # ablation: train on the same frames every epoch (the centre view), as a store of fixed frames would
 
     @classmethod
     def from_params(cls, params, key: str, kind: str, flow_stack: int = 0) -> "Sampling":
@@ -46,8 +47,10 @@ class Sampling:
             raise ParamError(key, params, "a mapping with " + " and ".join(KEYS[kind]))
         allowed = KEYS[kind]
         for name in params:
-            if name not in allowed:
-                raise ParamError(f"{key}.{name}", params[name], f"one of {', '.join(allowed)} for a {kind} model")
+            if name not in (*allowed, "fixed"):
+                raise ParamError(f"{key}.{name}", params[name], f"one of {', '.join(allowed)} (or fixed) for a {kind} model")
+        if not isinstance(params.get("fixed", False), bool):
+            raise ParamError(f"{key}.fixed", params["fixed"], "true or false")
         for name in allowed:
             value = params.get(name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -71,6 +74,7 @@ class Sampling:
         return num_frames < self.span or (self.flow_stack > 0 and max(num_frames - 1, 1) < self.flow_stack)
 
     def as_dict(self) -> dict:
+        """What inference needs to rebuild the test views (``fixed`` only changes training)."""
         return {k: getattr(self, k) for k in (*KEYS[self.kind], "flow_stack") if k != "flow_stack" or self.flow_stack}
 
 
@@ -83,6 +87,8 @@ def _clip_at(sampling: Sampling, start, n):
 
 def train_indices(sampling: Sampling, n, seed) -> tf.Tensor:
     """(length,) int32 frame indices of one training example of a video of ``n`` frames."""
+    if sampling.fixed:
+        return view_indices(sampling, n, 1)[0]
     n = tf.cast(n, tf.int32)
     if sampling.kind == "frames":
         k = sampling.segments
@@ -94,7 +100,7 @@ def train_indices(sampling: Sampling, n, seed) -> tf.Tensor:
     return _clip_at(sampling, start, n)
 
 
-def test_indices(sampling: Sampling, n, clips: int) -> tf.Tensor:
+def view_indices(sampling: Sampling, n, clips: int) -> tf.Tensor:
     """(views, length) int32 frame indices of the deterministic test views.
 
     Frame models: one view of ``clips * K`` frames, the centres of as many equal segments;
@@ -139,7 +145,7 @@ def train_crop(height, width, scales: tuple[float, ...], seed) -> tf.Tensor:
     return tf.stack([top, left, crop_h, crop_w])
 
 
-def test_crops(height, width, size: int, crops: int) -> tf.Tensor:
+def view_crops(height, width, size: int, crops: int) -> tf.Tensor:
     """(crops, 4) [top, left, size, size]: the centre, or both ends and the centre of the long side."""
     height, width = tf.cast(height, tf.int32), tf.cast(width, tf.int32)
     top, left = (height - size) // 2, (width - size) // 2

@@ -1,16 +1,24 @@
-"""The tf.data input pipeline: shapes per input kind, determinism, exact resume, flow-aware flips."""
+"""Sampling at training time and test views, on a small real dense store.
+
+Frame i of every test video has brightness 4 * i (conftest.write_video; after MJPG and JPEG
+about 4 * i - 2 from frame 1 on), so the median of a decoded frame tells which frame the
+pipeline picked.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from actionrec import flow as flowcodes
 from actionrec.errors import DataError, ParamError
 from actionrec.flow import build_flow_store
-from actionrec.framestore import extract, read_manifest
-from actionrec.inputs import Augment, Source, clip_windows, epoch_order, make_dataset
+from actionrec.framestore import encode_jpeg, extract, pack, read_manifest, write_bytes
+from actionrec.inputs import Augment, Source, check_input_size, epoch_order, flip_flow, make_dataset, video_dataset
+from actionrec.sampling import Sampling, flow_indices, view_crops, view_indices, train_crop, train_indices
 
-T, SIZE = 4, (24, 16)  # frames, (width, height)
+N, SHORT = 24, 32  # frames per video; store short side (64x48 videos -> 43x32)
 
 
 @pytest.fixture(scope="module")
@@ -18,15 +26,18 @@ def store(tmp_path_factory):
     from conftest import make_dataset as write_dataset
 
     root = tmp_path_factory.mktemp("inputs")
-    write_dataset(root / "raw", groups=8, n_frames=10)
-    extract(root / "raw", root / "frames", split=1, count=T, size=SIZE, workers=1, strict=True)
-    build_flow_store(root / "frames", root / "flow", method="farneback", bound=20.0, workers=1)
+    write_dataset(root / "raw", groups=8, n_frames=N)
+    extract(root / "raw", root / "frames", split=1, short_side=SHORT, fps=None, quality=95, workers=1, strict=True)
+    build_flow_store(root / "frames", root / "flow", method="farneback", bound=8.0, quality=95, workers=1)
     return root
 
 
-def source(store, rows=None) -> Source:
-    rows = rows or read_manifest(store / "frames")
-    return Source(store / "frames", [r["frames"] for r in rows], [r["label"] for r in rows], (T, SIZE[1], SIZE[0], 3), store / "flow")
+def source(store, rows=None, flow=True) -> Source:
+    return Source(store / "frames", rows or read_manifest(store / "frames"), store / "flow" if flow else None)
+
+
+def clip(**kw) -> Sampling:
+    return Sampling("clip", clip_len=kw.get("clip_len", 4), frame_interval=kw.get("frame_interval", 1), fixed=kw.get("fixed", False))
 
 
 def take(ds, n):
@@ -34,39 +45,192 @@ def take(ds, n):
             for b in ds.take(n)]  # fmt: skip
 
 
+def frame_index(image: np.ndarray) -> int:
+    return int(round((np.median(image) + 1) / 4))
+
+
 def test_shapes_per_kind(store):
     src = source(store)
-    h, w = SIZE[1], SIZE[0]
-    x, y = next(iter(make_dataset(src, kind="frames", batch_size=3, training=True, seed=0)))
-    assert x.shape == (3, h, w, 3) and y.shape == (3,) and x.dtype.name == "float32"
-    x, y = next(iter(make_dataset(src, kind="clip", batch_size=3, training=True, seed=0)))
-    assert x.shape == (3, T, h, w, 3)
-    x, y = next(iter(make_dataset(src, kind="clip+flow", batch_size=3, training=True, seed=0)))
-    assert x["rgb"].shape == (3, T, h, w, 3) and x["flow"].shape == (3, T - 1, h, w, 2)
+    x, y = next(iter(make_dataset(src, Sampling("frames", segments=3), input_size=24, batch_size=6, training=True, seed=0)))
+    assert x.shape == (6, 24, 24, 3) and y.shape == (6,) and x.dtype.name == "float32"
+    x, y = next(iter(make_dataset(src, clip(clip_len=5), input_size=24, batch_size=3, training=True, seed=0)))
+    assert x.shape == (3, 5, 24, 24, 3)
+    two = Sampling("clip+flow", clip_len=4, frame_interval=2, flow_stack=6)
+    x, y = next(iter(make_dataset(src, two, input_size=24, batch_size=3, training=True, seed=0)))
+    assert x["rgb"].shape == (3, 4, 24, 24, 3) and x["flow"].shape == (3, 6, 24, 24, 2)
 
 
-def test_evaluation_stream_is_every_frame_of_every_video_in_order(store):
-    rows = read_manifest(store / "frames")
+# --- temporal sampling --------------------------------------------------------------------------
+
+
+def test_two_epochs_draw_different_frames_and_a_clip_is_l_frames_s_apart(store):
+    rows = read_manifest(store / "frames")[:1]
     src = source(store, rows)
-    batches = list(make_dataset(src, kind="frames", batch_size=5, training=False, seed=0))
-    frames = np.concatenate([b[0].numpy() for b in batches])
-    labels = np.concatenate([b[1].numpy() for b in batches])
-    assert len(frames) == T * len(rows)
-    np.testing.assert_array_equal(labels, np.repeat([r["label"] for r in rows], T))
-    first = np.load(store / "frames" / rows[0]["frames"])
-    np.testing.assert_array_equal(frames[:T], first.astype(np.float32))
+    for interval in (1, 3):
+        ds = make_dataset(src, clip(clip_len=5, frame_interval=interval), input_size=SHORT, batch_size=1, training=True, seed=5)
+        starts = []
+        for (x, _) in take(ds, 8):  # one video: one element per epoch
+            picked = [frame_index(f) for f in x[0]]
+            assert np.diff(picked).tolist() == [interval] * 4  # consecutive when s = 1
+            starts.append(picked[0])
+        assert len(set(starts)) > 1  # a new random start every epoch
+        assert 0 <= min(starts) and max(starts) + 4 * interval <= N - 1
+
+
+def test_fixed_sampling_draws_the_same_frames_every_epoch(store):
+    src = source(store, read_manifest(store / "frames")[:1])
+    ds = make_dataset(src, clip(clip_len=5, fixed=True), input_size=SHORT, batch_size=1, training=True, seed=5)
+    starts = {frame_index(x[0][0]) for (x, _) in take(ds, 6)}
+    assert starts == {(N - 5) // 2}  # the centre window, as the test view
+
+
+def test_tsn_draws_one_frame_inside_each_segment_redrawn_every_epoch(store):
+    src = source(store, read_manifest(store / "frames")[:1])
+    k = 4
+    ds = make_dataset(src, Sampling("frames", segments=k), input_size=SHORT, batch_size=k, training=True, seed=2)
+    draws = []
+    for (x, _) in take(ds, 6):
+        picked = [frame_index(f) for f in x]
+        for segment, index in enumerate(picked):
+            assert segment * N // k <= index < (segment + 1) * N // k
+        draws.append(tuple(picked))
+    assert len(set(draws)) > 1
+
+
+def test_train_indices_cover_segments_and_loop_short_videos():
+    for seed in range(20):
+        picks = train_indices(Sampling("frames", segments=3), 10, tf.constant([seed, 0], tf.int64)).numpy()
+        assert [p * 3 // 10 for p in picks] == [0, 1, 2] or all(0 <= p < 10 for p in picks)
+        assert all(int(s * 10 / 3) <= p < int((s + 1) * 10 / 3) + 1 for s, p in enumerate(picks))
+    # A video shorter than the span (4 frames for 4 x 3) loops instead of failing.
+    looped = train_indices(clip(clip_len=4, frame_interval=3), 5, tf.constant([0, 0], tf.int64)).numpy()
+    assert looped.tolist() == [0, 3, 1, 4]
+    assert clip(clip_len=4, frame_interval=3).short(5) and not clip(clip_len=4, frame_interval=3).short(10)
+    # Fewer frames than segments: frames repeat.
+    assert sorted(train_indices(Sampling("frames", segments=4), 2, tf.constant([1, 0], tf.int64)).numpy()) == [0, 0, 1, 1]
+
+
+def test_test_views_are_deterministic_evenly_spaced_and_cover_the_video():
+    views = view_indices(clip(clip_len=4, frame_interval=2), 30, 4).numpy()  # span 7
+    assert views[:, 0].tolist() == [0, 8, 15, 23] and views[-1, -1] == 29  # first at 0, last ends at the end
+    assert np.all(np.diff(views, axis=1) == 2)
+    assert np.array_equal(views, view_indices(clip(clip_len=4, frame_interval=2), 30, 4).numpy())
+    assert view_indices(clip(clip_len=4, frame_interval=2), 30, 1).numpy().tolist() == [[11, 13, 15, 17]]  # centre
+    frames = view_indices(Sampling("frames", segments=3), 30, 2).numpy()  # 2 segment sets = 6 frames
+    assert frames.tolist() == [[2, 7, 12, 17, 22, 27]]  # centres of 6 equal segments
+
+
+def test_flow_stack_is_consecutive_fields_centred_on_the_clip():
+    two = Sampling("clip+flow", clip_len=4, frame_interval=2, flow_stack=3)  # span 7
+    assert flow_indices(two, tf.constant([10, 12, 14, 16]), 40).numpy().tolist() == [12, 13, 14]  # clip centre 13
+    assert flow_indices(two, tf.constant([0, 2, 4, 6]), 40).numpy().tolist() == [2, 3, 4]
+    wide = Sampling("clip+flow", clip_len=4, frame_interval=2, flow_stack=9)
+    assert flow_indices(wide, tf.constant([30, 32, 34, 36]), 37).numpy().tolist() == list(range(27, 36))  # 36 fields: clamped
+    assert flow_indices(two, tf.constant([0, 1, 2, 0]), 3).numpy().tolist() == [0, 1, 0]  # 2 fields: loops
+
+
+def write_index_flow(store, tmp_path, rows):
+    """A flow store whose field j has x code 100 + j and y code 128 everywhere (so a field tells its index)."""
+    root = tmp_path / "flow"
+    for r in rows:
+        fields = max(r["num_frames"] - 1, 1)
+        images = []
+        for j in range(fields):
+            images += [encode_jpeg(np.full((r["height"], r["width"]), 100 + j, np.uint8), 100),
+                       encode_jpeg(np.full((r["height"], r["width"]), 128, np.uint8), 100)]  # fmt: skip
+        write_bytes(root / r["frames"], pack(images))
+    return root
+
+
+def test_flow_stacks_are_the_consecutive_fields_at_the_clips_position(store, tmp_path):
+    rows = read_manifest(store / "frames")[:2]
+    flow_root = write_index_flow(store, tmp_path, rows)
+    two = Sampling("clip+flow", clip_len=4, frame_interval=3, flow_stack=5)
+    src = Source(store / "frames", rows, flow_root)
+    ds = make_dataset(src, two, input_size=SHORT, batch_size=1, training=True, seed=9, augment=Augment(flip=False))
+    for (x, _) in take(ds, 8):
+        picked = [frame_index(f) for f in x["rgb"][0]]
+        fields = [int(round(np.median(f[..., 0]))) - 100 for f in x["flow"][0]]
+        assert np.diff(fields).tolist() == [1] * 4
+        centre = picked[0] + (3 * 3) // 2
+        assert fields == list(range(min(max(centre - 2, 0), N - 1 - 5), min(max(centre - 2, 0), N - 1 - 5) + 5))
+        assert np.all(x["flow"][0][..., 1] == 128)
+
+
+def test_flip_mirrors_the_flow_and_keeps_zero_motion_zero(store, tmp_path):
+    codes = tf.constant(np.stack([np.array([[128, 140, 100]]), np.array([[128, 128, 90]])], -1)[None].astype(np.float32))
+    flipped = flip_flow(codes).numpy()[0]
+    assert flipped[..., 0].tolist() == [[156, 116, 128]]  # mirrored, x negated, zero stays zero
+    assert flipped[..., 1].tolist() == [[90, 128, 128]]
+    rows = read_manifest(store / "frames")[:1]
+    flow_root = write_index_flow(store, tmp_path, rows)
+    src = Source(store / "frames", rows, flow_root)
+    two = Sampling("clip+flow", clip_len=2, frame_interval=1, flow_stack=1)
+    seen = set()
+    for seed in range(10):
+        (x, _), = take(make_dataset(src, two, input_size=SHORT, batch_size=1, training=True, seed=seed, augment=Augment(flip=True)), 1)
+        x_code = int(round(np.median(x["flow"][0][..., 0])))
+        seen.add("flipped" if x_code > 128 else "kept")  # field j's code 100 + j < 128 turns into 156 - j
+        assert np.all(x["flow"][0][..., 1] == 128)
+    assert seen == {"kept", "flipped"}
+
+
+# --- spatial ------------------------------------------------------------------------------------
+
+
+def test_multi_scale_crops_come_from_the_scales_and_the_input_is_never_blown_up_needlessly(store):
+    scales = (1.0, 0.875, 0.75)
+    sides = {int(32 * s) for s in scales}
+    for seed in range(30):
+        top, left, h, w = train_crop(32, 43, scales, tf.constant([seed, 1], tf.int64)).numpy()
+        assert h in sides and w in sides and abs(sorted(sides).index(h) - sorted(sides).index(w)) <= 1
+        assert 0 <= top <= 32 - h and 0 <= left <= 43 - w
+    # scales [1]: a crop of the short side at the input size is the stored pixels themselves.
+    rows = read_manifest(store / "frames")[:1]
+    (x, _), = take(make_dataset(source(store, rows), clip(clip_len=1), input_size=SHORT, batch_size=1, training=True, seed=0,
+                                augment=Augment(flip=False)), 1)  # fmt: skip
+    from actionrec.framestore import load_frames
+
+    frames = load_frames(store / "frames", rows[0]).astype(np.float32)
+    index = frame_index(x[0][0])
+    assert any(np.array_equal(x[0][0], frames[index][:, left : left + SHORT]) for left in range(43 - SHORT + 1))
+
+
+def test_three_crops_span_the_long_side():
+    assert view_crops(32, 43, 32, 3).numpy().tolist() == [[0, 0, 32, 32], [0, 5, 32, 32], [0, 11, 32, 32]]
+    assert view_crops(50, 32, 32, 3).numpy().tolist() == [[0, 0, 32, 32], [9, 0, 32, 32], [18, 0, 32, 32]]
+    assert view_crops(32, 43, 24, 1).numpy().tolist() == [[4, 9, 24, 24]]
+
+
+def test_video_views_are_clips_times_crops_examples(store):
+    rows = read_manifest(store / "frames")[:3]
+    ds = video_dataset(source(store, rows), clip(clip_len=4, frame_interval=2), input_size=24, clips=5, crops=3)
+    for (x, label), row in zip(take(ds, 3), rows):
+        assert x.shape == (15, 4, 24, 24, 3) and label == row["label"]
+        starts = [frame_index(view[0]) for view in x[:5]]
+        assert starts == view_indices(clip(clip_len=4, frame_interval=2), N, 5).numpy()[:, 0].tolist()
+    (x, _), = take(video_dataset(source(store, rows), Sampling("frames", segments=3), input_size=24, clips=2, crops=1), 1)
+    assert x.shape == (6, 24, 24, 3)
+    assert [frame_index(f) for f in x] == view_indices(Sampling("frames", segments=3), N, 2).numpy()[0].tolist()
+
+
+# --- determinism and resume ---------------------------------------------------------------------
 
 
 def test_same_seed_same_stream_whatever_the_parallelism(store):
     src = source(store)
-    aug = Augment(flip=True, crop=0.8, brightness=20, contrast=0.2)
-    a = take(make_dataset(src, kind="clip", batch_size=4, training=True, seed=7, augment=aug, parallel=1), 5)
-    b = take(make_dataset(src, kind="clip", batch_size=4, training=True, seed=7, augment=aug, parallel=4), 5)
-    c = take(make_dataset(src, kind="clip", batch_size=4, training=True, seed=8, augment=aug, parallel=4), 5)
+    aug = Augment(flip=True, scales=(1.0, 0.875, 0.75), brightness=20, contrast=0.2)
+    two = Sampling("clip+flow", clip_len=4, frame_interval=2, flow_stack=3)
+
+    def stream(seed, parallel):
+        return take(make_dataset(src, two, input_size=24, batch_size=4, training=True, seed=seed, augment=aug, parallel=parallel), 4)
+
+    a, b, c = stream(7, 1), stream(7, 4), stream(8, 4)
     for (xa, ya), (xb, yb) in zip(a, b):
-        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(xa["rgb"], xb["rgb"])
+        np.testing.assert_array_equal(xa["flow"], xb["flow"])
         np.testing.assert_array_equal(ya, yb)
-    assert any(not np.array_equal(xa, xc) for (xa, _), (xc, _) in zip(a, c))
+    assert any(not np.array_equal(xa["rgb"], xc["rgb"]) for (xa, _), (xc, _) in zip(a, c))
 
 
 def test_every_epoch_is_a_full_permutation_and_resume_continues_exactly(store):
@@ -75,81 +239,87 @@ def test_every_epoch_is_a_full_permutation_and_resume_continues_exactly(store):
     epochs = [order[k * n : (k + 1) * n] for k in range(3)]
     assert all(sorted(e) == list(range(n)) for e in epochs)
     assert epochs[0] != epochs[1]  # reshuffled every epoch
-    resumed = [int(i) for i in epoch_order(n, seed=3, first_epoch=1).take(2 * n)]
-    assert resumed == order[n:]
+    assert [int(i) for i in epoch_order(n, seed=3, first_epoch=1).take(2 * n)] == order[n:]
 
     src = source(store)
-    steps = len(src.paths) // 4
-    full = take(make_dataset(src, kind="frames", batch_size=4, training=True, seed=1, augment=Augment()), 2 * steps)
-    resume = take(make_dataset(src, kind="frames", batch_size=4, training=True, seed=1, augment=Augment(), first_epoch=1), steps)
-    n_elements = steps * 4
-    assert n_elements == len(src.paths)  # batches line up with epochs here
+    videos = len(src.rows)
+    k = 2  # frames per video; batches of 4 frames line up with epochs when 2 * videos is a multiple of 4
+    steps = videos * k // 4
+    assert videos * k % 4 == 0
+    sampling, aug = Sampling("frames", segments=k), Augment(scales=(1.0, 0.875))
+    full = take(make_dataset(src, sampling, input_size=24, batch_size=4, training=True, seed=1, augment=aug), 2 * steps)
+    resume = take(make_dataset(src, sampling, input_size=24, batch_size=4, training=True, seed=1, augment=aug, first_epoch=1), steps)
     for (xa, ya), (xb, yb) in zip(full[steps:], resume):  # same videos, frames and augmentations
         np.testing.assert_array_equal(ya, yb)
         np.testing.assert_array_equal(xa, xb)
 
 
-def test_flip_mirrors_flow_and_negates_its_x_component(store):
-    rows = read_manifest(store / "frames")[:1]
-    src = source(store, rows)
-    flow = np.load(store / "flow" / rows[0]["frames"]).astype(np.float32)
-    seen = set()
-    for seed in range(12):
-        (x, _), = take(make_dataset(src, kind="clip+flow", batch_size=1, training=True, seed=seed, augment=Augment(flip=True)), 1)
-        got = x["flow"][0]
-        if np.array_equal(got, flow):
-            seen.add("kept")
-        else:
-            mirrored = flow[:, :, ::-1]
-            np.testing.assert_array_equal(got[..., 0], 255.0 - mirrored[..., 0])
-            np.testing.assert_array_equal(got[..., 1], mirrored[..., 1])
-            seen.add("flipped")
-    assert seen == {"kept", "flipped"}
+def test_validation_stream_is_each_videos_centre_view_in_order(store):
+    rows = read_manifest(store / "frames")
+    batches = list(make_dataset(source(store, rows), Sampling("frames", segments=3), input_size=24, batch_size=5, training=False, seed=0))
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    np.testing.assert_array_equal(labels, np.repeat([r["label"] for r in rows], 3))
+    clips = list(make_dataset(source(store, rows), clip(clip_len=4), input_size=24, batch_size=5, training=False, seed=0))
+    assert sum(len(b[1]) for b in clips) == len(rows)
 
 
-def test_store_with_the_wrong_shape_is_reported(store):
-    src = source(store)
-    src.shape = (T + 1, SIZE[1], SIZE[0], 3)
-    with pytest.raises(DataError, match="rebuild with `dvc repro extract`"):
-        make_dataset(src, kind="clip", batch_size=2, training=True, seed=0)
+# --- bad input ----------------------------------------------------------------------------------
 
 
-def test_empty_source_is_an_error(store):
+def test_empty_source_and_missing_flow_are_errors(store):
     with pytest.raises(DataError, match="no videos"):
-        make_dataset(Source(store / "frames", [], [], (T, 16, 24, 3)), kind="clip", batch_size=2, training=True, seed=0)
+        make_dataset(Source(store / "frames", []), clip(), input_size=24, batch_size=2, training=True, seed=0)
+    two = Sampling("clip+flow", clip_len=2, frame_interval=1, flow_stack=2)
+    with pytest.raises(DataError, match="dvc repro flow"):
+        make_dataset(source(store, flow=False), two, input_size=24, batch_size=2, training=True, seed=0)
+
+
+def test_a_video_stored_smaller_than_the_input_is_named(store):
+    rows = [dict(r) for r in read_manifest(store / "frames")[:2]]
+    rows[1]["height"] = 20
+    with pytest.raises(DataError, match=rows[1]["video"]):
+        make_dataset(source(store, rows), clip(), input_size=24, batch_size=1, training=True, seed=0)
+
+
+def test_input_size_above_the_short_side_names_both_keys():
+    assert check_input_size(112, 128, "architectures.conv3d.input_size") == 112
+    with pytest.raises(ParamError, match=r"architectures\.conv3d\.input_size.*frames\.short_side = 128"):
+        check_input_size(160, 128, "architectures.conv3d.input_size")
+    with pytest.raises(ParamError, match="input_size"):
+        check_input_size(True, 128, "architectures.conv3d.input_size")
+
+
+@pytest.mark.parametrize(
+    "params, kind, key",
+    [
+        ({"segmnets": 3}, "frames", "s.segmnets"),
+        ({"segments": 0}, "frames", "s.segments"),
+        ({"clip_len": 0, "frame_interval": 1}, "clip", "s.clip_len"),
+        ({"clip_len": 8}, "clip", "s.frame_interval"),
+        ({"clip_len": 8, "frame_interval": 1, "segments": 3}, "clip", "s.segments"),
+        ({"clip_len": 8, "frame_interval": 1, "fixed": "yes"}, "clip", "s.fixed"),
+        (None, "clip", "s"),
+    ],
+)
+def test_bad_sampling_params_name_the_key(params, kind, key):
+    with pytest.raises(ParamError, match=rf"'{key}'"):
+        Sampling.from_params(params, "s", kind)
+
+
+def test_two_stream_needs_a_positive_flow_stack():
+    with pytest.raises(ParamError, match="flow.stack"):
+        Sampling.from_params({"clip_len": 4, "frame_interval": 1}, "s", "clip+flow", flow_stack=0)
 
 
 @pytest.mark.parametrize(
     "params,key",
-    [({"crop": 0.1}, "aug.crop"), ({"brightness": 300}, "aug.brightness"), ({"contrast": 1.5}, "aug.contrast"), ({"rotate": 10}, "aug.rotate")],
-)
+    [({"scales": [0.1]}, "aug.scales"), ({"scales": []}, "aug.scales"), ({"brightness": 300}, "aug.brightness"),
+     ({"contrast": 1.5}, "aug.contrast"), ({"rotate": 10}, "aug.rotate"), ({"crop": 0.9}, "aug.crop")],
+)  # fmt: skip
 def test_bad_augmentation_params_name_the_key(params, key):
     with pytest.raises(ParamError, match=key.replace(".", r"\.")):
         Augment.from_params(params, "aug")
 
 
-def test_clip_windows_are_evenly_spaced_and_centred_for_one_clip():
-    assert clip_windows(16, 8, 3) == [0, 4, 8]
-    assert clip_windows(16, 8, 1) == [4]
-    assert clip_windows(8, 8, 3) == [0]  # the clip covers the video: one window
-    assert clip_windows(9, 8, 5) == [0, 1]
-
-
-def test_short_clips_are_consecutive_stored_frames_with_aligned_flow(store):
-    rows = read_manifest(store / "frames")
-    src = source(store, rows)
-    frames = {r["frames"]: np.load(store / "frames" / r["frames"]).astype(np.float32) for r in rows}
-    flows = {r["frames"]: np.load(store / "flow" / r["frames"]).astype(np.float32) for r in rows}
-    (x, _), = take(make_dataset(src, kind="clip+flow", batch_size=1, training=False, seed=0, clip_frames=2), 1)
-    np.testing.assert_array_equal(x["rgb"][0], frames[rows[0]["frames"]][1:3])  # centre window of 4: start 1
-    np.testing.assert_array_equal(x["flow"][0], flows[rows[0]["frames"]][1:2])
-    starts = set()
-    for (x, _) in take(make_dataset(src, kind="clip+flow", batch_size=1, training=True, seed=3, clip_frames=2), 24):
-        match = [(k, s) for k, f in frames.items() for s in range(T - 1) if np.array_equal(f[s : s + 2], x["rgb"][0])]
-        assert match, "a training clip is not a window of consecutive stored frames"
-        k, s = match[0]
-        np.testing.assert_array_equal(x["flow"][0], flows[k][s : s + 1])
-        starts.add(s)
-    assert len(starts) > 1  # temporal jitter: the window moves
-    with pytest.raises(DataError, match="clips of 5 frames"):
-        make_dataset(src, kind="clip", batch_size=1, training=False, seed=0, clip_frames=5)
+def test_zero_motion_code_is_exact():
+    assert flowcodes.quantize(np.zeros(3, np.float32), 8.0).tolist() == [128, 128, 128]
