@@ -48,10 +48,10 @@ def size_pair(params: dict, key: str, minimum: int = 16) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
-def choice(params: dict, key: str, options: tuple[str, ...]) -> str:
+def choice(params: dict, key: str, options: tuple):
     value = get(params, key)
-    if value not in options:
-        raise ParamError(key, value, "one of " + ", ".join(options))
+    if isinstance(value, bool) or value not in options:
+        raise ParamError(key, value, "one of " + ", ".join(map(str, options)))
     return value
 
 

@@ -36,7 +36,15 @@ def load(name_or_path: str) -> dict:
     overrides = yaml.safe_load(path.read_text()) or {}
     if not isinstance(overrides, dict):
         raise PipelineError(f"{path}: expected a mapping of params.yaml keys")
-    return overrides
+    base = overrides.pop("extends", None)  # another profile this one changes
+    return _merge(load(base), overrides) if base else overrides
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from actionrec.errors import ParamError
 from models import InputSpec, Params
 from models.blocks import FrameWise, conv_blocks
 
@@ -41,6 +42,8 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     t, h, w = spec.frames, spec.height, spec.width
     rgb_in = keras.Input((t, h, w, 3), name="rgb")
     stack = spec.flow_stack
+    if stack < 1:
+        raise ParamError("flow.stack", stack, "at least 1 flow field per example")
     flow_in = keras.Input((stack, h, w, 2), name="flow")
 
     rgb = layers.Rescaling(1 / 255)(rgb_in)

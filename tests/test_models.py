@@ -12,7 +12,7 @@ from actionrec.errors import ParamError, PipelineError
 from models import InputSpec, backbones, conv3d, ensemble, two_stream
 from models.blocks import FrameWise
 
-SPEC = InputSpec(frames=4, height=32, width=32)  # 32x32: the smallest MobileNetV2/EfficientNet input
+SPEC = InputSpec(frames=4, height=32, width=32, flow_stack=3)  # 32x32: the smallest MobileNetV2/EfficientNet input
 CLASSES = 4
 TRAINABLE = [name for name in models.ARCHITECTURES if name != "ensemble"]
 
@@ -29,7 +29,7 @@ def batch(kind: str, spec: InputSpec = SPEC, n: int = 2, seed: int = 0):
         return rng.uniform(0, 255, (n, h, w, 3)).astype("float32")
     if kind == "clip":
         return rng.uniform(0, 255, (n, t, h, w, 3)).astype("float32")
-    return {"rgb": rng.uniform(0, 255, (n, t, h, w, 3)).astype("float32"), "flow": rng.uniform(0, 255, (n, t - 1, h, w, 2)).astype("float32")}
+    return {"rgb": rng.uniform(0, 255, (n, t, h, w, 3)).astype("float32"), "flow": rng.uniform(0, 255, (n, spec.flow_stack, h, w, 2)).astype("float32")}
 
 
 def backbone_of(model: keras.Model) -> keras.Model:
@@ -265,7 +265,7 @@ def test_imagenet_offline_names_the_file_to_provide(tmp_path, monkeypatch):
 
 
 def test_backbones_need_32_pixels():
-    with pytest.raises(ParamError, match="frames.size"):
+    with pytest.raises(ParamError, match=r"architectures\.efficientnet\.input_size"):
         models.build("efficientnet", CLASSES, InputSpec(4, 24, 24), {"weights": None})
 
 

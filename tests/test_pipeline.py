@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
+from actionrec.flow import unpack_flow
+from actionrec.framestore import load_frames, read_manifest
+
 from conftest import REPO, make_dataset
+from tiny import shrink_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +28,12 @@ COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "dvclive", ".pytes
 def tiny_params(params: dict) -> dict:
     # Split 1 tests groups 1-7: groups 8-10 train (one of them held out for validation).
     params["data"]["synthetic"].update(groups=10, clips_per_group=1, frames=[8, 12], size=[64, 48])
-    params["frames"].update(count=4, size=[32, 32], workers=2)
+    shrink_inputs(params)
     params["train"].update(epochs=2, batch_size=4, val_groups=1)
     for settings in params["architectures"].values():
         settings.pop("epochs", None)  # train.epochs for all
     params["architectures"]["basic_cnn"].update(filters=4, blocks=2)
     params["architectures"]["conv3d"].update(filters=4, blocks=2)
-    params["flow"]["workers"] = 2
     params["visualize"]["samples_per_class"] = 2
     return params
 
@@ -85,20 +88,21 @@ def test_repro_data_stages_then_noop_then_partial(project):
     raw = project / "data" / "raw"
     assert (raw / "ucfTrainTestlist" / "classInd.txt").is_file()
     store = json.loads((project / "data/frames/store.json").read_text())
-    assert store["count"] == 4 and store["size"] == [32, 32] and store["videos"] > 0
+    assert store["short_side"] == 32 and store["videos"] > 0 and store["frames"] >= 8 * store["videos"]
     assert json.loads((project / "data/frames/skipped.json").read_text()) == []
-    first = next((project / "data/frames/videos").rglob("*.npy"))
-    assert np.load(first).shape == (4, 32, 32, 3)
-    flow = project / "data/flow/videos" / first.relative_to(project / "data/frames/videos")
-    assert np.load(flow).shape == (3, 32, 32, 2) and np.load(flow).dtype == np.uint8
+    row = read_manifest(project / "data/frames")[0]
+    first = project / "data/frames" / row["frames"]
+    assert load_frames(project / "data/frames", row).shape == (row["num_frames"], 32, 43, 3)  # every frame, 4:3 kept
+    flow = unpack_flow((project / "data/flow" / row["frames"]).read_bytes())
+    assert flow.shape == (row["num_frames"] - 1, 32, 43, 2) and flow.dtype == np.uint8
     for png in ("samples.png", "class_distribution.png"):
         assert (project / "plots/dataset" / png).read_bytes()[:4] == b"\x89PNG"
 
     assert stages_run(dvc(project, "repro", "extract", "flow", "visualize")) == set()
 
-    edit_params(project, lambda p: {**p, "frames": {**p["frames"], "count": 5}})
+    edit_params(project, lambda p: {**p, "frames": {**p["frames"], "short_side": 36}})
     assert stages_run(dvc(project, "repro", "extract", "flow", "visualize")) == {"extract", "flow", "visualize"}
-    assert np.load(first).shape == (5, 32, 32, 3)
+    assert load_frames(project / "data/frames", row).shape == (row["num_frames"], 36, 48, 3)
 
     edit_params(project, lambda p: {**p, "flow": {**p["flow"], "bound": 10.0}})
     assert stages_run(dvc(project, "repro", "extract", "flow", "visualize")) == {"flow"}

@@ -23,20 +23,31 @@ def test_ucf101_profile_is_valid_and_real_data_sized():
     overrides = dict(profiles.leaves(profiles.load("ucf101")))
     profiles.check(list(overrides.items()), config.load_params())
     assert overrides["data.source"] == "ucf101" and overrides["data.split"] == 1
-    assert overrides["frames.count"] == 16 and overrides["frames.size"] == [112, 112]
+    assert overrides["frames.short_side"] == 128 and overrides["architectures.conv3d.input_size"] == 112
+    assert overrides["architectures.conv3d.sampling.clip_len"] == 16 and overrides["architectures.conv3d.sampling.frame_interval"] == 1
+    assert overrides["flow.stack"] == 10 and overrides["evaluate.clips"] == 10 and overrides["evaluate.crops"] == 3
     assert overrides["architectures.mobilenet.weights"] == "imagenet"
 
 
+def test_the_224_profile_extends_ucf101_with_a_256_store_for_the_imagenet_backbones():
+    overrides = dict(profiles.leaves(profiles.load("ucf101_224")))
+    profiles.check(list(overrides.items()), config.load_params())
+    assert overrides["frames.short_side"] == 256 and overrides["architectures.mobilenet.input_size"] == 224
+    assert overrides["architectures.mobilenet.weights"] == "imagenet"  # from ucf101
+    assert overrides["architectures.conv3d.input_size"] == 112 and overrides["data.source"] == "ucf101"
+
+
 def test_options_are_compact_yaml_and_commas_are_not_sweeps():
-    options = profiles.set_options([("frames.size", [112, 112]), ("train.hosts", "a:4,b:4"), ("data.path", None), ("train.xla", True)])
-    assert options == ["-S", "frames.size=[112,112]", "-S", "train.hosts='a:4,b:4'", "-S", "data.path=null", "-S", "train.xla=true"]
-    assert yaml.safe_load(options[1].split("=", 1)[1]) == [112, 112]
+    options = profiles.set_options([("augment.scales", [1.0, 0.875]), ("train.hosts", "a:4,b:4"), ("data.path", None), ("train.xla", True)])
+    assert options == ["-S", "augment.scales=[1.0,0.875]", "-S", "train.hosts='a:4,b:4'", "-S", "data.path=null", "-S", "train.xla=true"]
+    assert yaml.safe_load(options[1].split("=", 1)[1]) == [1.0, 0.875]
 
 
 @pytest.mark.parametrize(
     "overrides, key",
     [
-        ({"frames": {"cuont": 16}}, "frames.cuont"),
+        ({"frames": {"short_sdie": 128}}, "frames.short_sdie"),
+        ({"architectures": {"conv3d": {"sampling": {"clip_lne": 16}}}}, "architectures.conv3d.sampling.clip_lne"),
         ({"architectures": {"conv3d": {"filtres": 8}}}, "architectures.conv3d.filtres"),
         ({"architectures": {"resnet": {"epochs": 8}}}, "architectures.resnet.epochs"),
     ],
@@ -60,4 +71,4 @@ def test_run_hands_the_options_and_extra_arguments_to_dvc_exp_run(tmp_path):
                             cwd=REPO, env=env, capture_output=True, text=True, check=True)  # fmt: skip
     argv = result.stdout.splitlines()
     assert argv[:2] == ["exp", "run"] and argv[-1] == "train@conv3d"
-    assert "frames.size=[112,112]" in argv and "data.source=ucf101" in argv
+    assert "frames.short_side=128" in argv and "data.source=ucf101" in argv

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from conftest import REPO
+from tiny import shrink_inputs
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -29,8 +30,7 @@ def tiny_params() -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     # 10 classes x 12 groups: split 1 trains on groups 8-12, one of which is held out for validation.
     params["data"]["synthetic"].update(groups=12, clips_per_group=1, frames=[10, 14], size=[64, 48])
-    params["frames"].update(count=4, size=[32, 32], workers=2)
-    params["flow"]["workers"] = 2
+    shrink_inputs(params)
     params["train"].update(epochs=3, batch_size=8, patience=5, val_groups=1)
     params["architectures"]["basic_cnn"].update(epochs=3, filters=8, blocks=2)
     params["architectures"]["conv3d"].update(epochs=3, filters=4, blocks=2)
@@ -197,19 +197,33 @@ def test_bad_params_fail_naming_the_key(project, change, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_frames_count_below_what_conv3d_needs(project):
+def test_clip_len_below_what_conv3d_needs(project):
     set_params(project, lambda p: p["architectures"]["conv3d"].update(blocks=4))  # pools time 3 times: needs 8 frames
     result = run(project, sys.executable, "-m", "stages.train", "conv3d", check=False)
-    assert result.returncode == 2 and "'frames.count': 4" in result.stderr and "at least 8 for conv3d" in result.stderr
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "'architectures.conv3d.sampling.clip_len': 4" in result.stderr and "at least 8 for conv3d" in result.stderr
 
 
-def test_clip_frames_longer_than_the_stored_frames_or_too_short_for_conv3d(project):
-    set_params(project, lambda p: p["train"].update(clip_frames=5))
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.update(input_size=48), "'architectures.conv3d.input_size': 48 (expected at most frames.short_side = 32"),
+        (lambda a: a.update(sampling={"clip_len": 0, "frame_interval": 1}), "'architectures.conv3d.sampling.clip_len': 0"),
+        (lambda a: a.update(sampling={"clip_len": 4, "frame_intreval": 1}), "'architectures.conv3d.sampling.frame_intreval'"),
+        (lambda a: a.update(sampling={"segments": 4}), "'architectures.conv3d.sampling.segments'"),
+    ],
+)
+def test_bad_input_size_or_sampling_fails_before_training(project, change, message):
+    set_params(project, lambda p: change(p["architectures"]["conv3d"]))
     result = run(project, sys.executable, "-m", "stages.train", "conv3d", check=False)
-    assert result.returncode == 2 and "'train.clip_frames': 5" in result.stderr and "at most frames.count = 4" in result.stderr
-    set_params(project, lambda p: p["train"].update(clip_frames=1))  # the tiny conv3d pools time once: needs 2
-    result = run(project, sys.executable, "-m", "stages.train", "conv3d", check=False)
-    assert result.returncode == 2 and "'train.clip_frames': 1" in result.stderr and "at least 2 for conv3d" in result.stderr
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+def test_a_store_built_with_other_frames_params_is_refused(project):
+    set_params(project, lambda p: p["frames"].update(short_side=40))
+    result = run(project, sys.executable, "-m", "stages.train", "basic_cnn", check=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "frames.short_side=32 but params.yaml says 40" in result.stderr and "dvc repro extract" in result.stderr
 
 
 def test_unknown_architecture_lists_the_valid_names(project):
