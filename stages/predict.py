@@ -57,8 +57,10 @@ def _views(args: argparse.Namespace) -> tuple[int, int]:
     """--clips/--crops, else the evaluate stage's views from ./params.yaml, else one centre view."""
     from actionrec import config
 
-    defaults = config.load_params().get("evaluate", {}) if config.PARAMS_FILE.is_file() else {}
-    return args.clips or defaults.get("clips", 1), args.crops or defaults.get("crops", 1)
+    params = config.load_params() if config.PARAMS_FILE.is_file() else {}
+    clips = args.clips or (config.positive_int(params, "evaluate.clips") if "clips" in params.get("evaluate", {}) else 1)
+    crops = args.crops or (config.choice(params, "evaluate.crops", (1, 3)) if "crops" in params.get("evaluate", {}) else 1)
+    return clips, crops
 
 
 def predict(args: argparse.Namespace) -> list[dict]:

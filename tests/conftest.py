@@ -46,3 +46,59 @@ def small_dataset(tmp_path) -> Path:
     root = tmp_path / "raw"
     make_dataset(root)
     return root
+
+
+def write_lists_for(root: Path) -> list[str]:
+    """Split lists (and classInd) for whatever videos lie under ``root``; classes are the folders, sorted."""
+    videos = ucf101.find_videos(root)
+    ucf101.write_lists(root, sorted({v.split("/")[0] for v in videos}), videos)
+    return videos
+
+
+def single_video_dataset(root: Path, video: Path, rel: str = "Alpha/v_Alpha_g01_c01.avi") -> str:
+    """A one-class, one-video dataset at ``root`` holding a copy of ``video`` (group 1: a test video)."""
+    target = Path(root) / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(Path(video).read_bytes())
+    write_lists_for(root)
+    return rel
+
+
+def read_video(path: Path) -> np.ndarray:
+    """Every frame of ``path`` as OpenCV decodes it, (n, H, W, 3) RGB: the ground truth a store is checked against."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return np.stack(frames)
+
+
+def save_tiny_model(models_dir: Path, arch: str, classes, *, input_size: int, sampling: dict, store: dict,
+                    flow: dict | None = None, params: dict | None = None):  # fmt: skip
+    """A small untrained model saved the way actionrec.training saves one (model.keras + classes.json).
+
+    ``sampling`` is the classes.json entry (``Sampling.as_dict()``: segments, or clip_len and
+    frame_interval, plus flow_stack for two-stream).
+    """
+    import keras
+
+    import models
+    from actionrec.io import write_json
+
+    keras.utils.set_random_seed(0)
+    kind = models.get(arch).INPUT
+    spec = models.InputSpec(frames=1 if kind == "frames" else sampling["clip_len"], height=input_size, width=input_size,
+                            flow_stack=sampling.get("flow_stack", 0))  # fmt: skip
+    model = models.build(arch, len(classes), spec, params)
+    out = Path(models_dir) / arch
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.keras")
+    meta = {"classes": list(classes), "input": kind, "input_size": input_size, "sampling": dict(sampling), "store": dict(store)}
+    if flow is not None:
+        meta["flow"] = dict(flow)
+    write_json(out / "classes.json", meta)
+    return model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from actionrec import evaluation, reporting
 from actionrec.errors import DataError, ParamError, PipelineError
 from actionrec.evaluation import Predictions
 from actionrec.io import write_json
-from conftest import REPO
+from conftest import REPO, make_dataset, save_tiny_model
 
 CLASSES = ["Rising", "Falling", "Triangle"]
 VIDEOS = ["Rising/v_Rising_g01_c01.avi", "Falling/v_Falling_g01_c01.avi", "Triangle/v_Triangle_g01_c01.avi", "Rising/v_Rising_g02_c01.avi"]
@@ -111,6 +112,119 @@ def test_ensemble_of_members_scored_on_other_videos_fails(workdir):
 def test_ensemble_member_not_evaluated_names_the_stage(workdir):
     with pytest.raises(PipelineError, match=r"dvc repro evaluate@vgg"):
         evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "vgg"], "method": "mean"}})
+
+
+# --- scoring a trained model on the frame store ------------------------------------------------
+
+STORE = {"short_side": 32, "fps": None, "quality": 90}
+FLOW = {"method": "farneback", "bound": 8.0, "quality": 90}
+SAMPLING = {
+    "basic_cnn": {"segments": 3},
+    "cnn_lstm": {"clip_len": 4, "frame_interval": 2},
+    "two_stream": {"clip_len": 4, "frame_interval": 2, "flow_stack": 3},
+}
+TINY = {
+    "basic_cnn": {"filters": 4, "blocks": 2},
+    "cnn_lstm": {"filters": 4, "blocks": 2, "features": 8, "lstm_units": 8},
+    "two_stream": {"filters": 4, "blocks": 2},
+}
+EVALUATE = {"batch_videos": 4, "clips": 2, "crops": 3, "latency_repeats": 1}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project directory with data/frames and data/flow (6 test videos) and tiny untrained models."""
+    from actionrec.flow import build_flow_store
+    from actionrec.framestore import extract
+
+    root = tmp_path_factory.mktemp("project")
+    make_dataset(root / "raw", classes=CLASSES, groups=2, n_frames=10)  # groups 1 and 2: all test videos of split 1
+    extract(root / "raw", root / evaluation.FRAMES, split=1, **STORE, workers=1, strict=True)
+    build_flow_store(root / evaluation.FRAMES, root / evaluation.FLOW, **FLOW, workers=1)
+    for arch in SAMPLING:
+        save_tiny_model(root / evaluation.MODELS_DIR, arch, CLASSES, input_size=24, sampling=SAMPLING[arch], store=STORE,
+                        flow=FLOW if arch == "two_stream" else None, params=TINY[arch])  # fmt: skip
+    return root
+
+
+def per_video(trained, row, clips, crops):
+    """A video's examples through the single-video path (what predict uses), and the model's outputs on them."""
+    from actionrec.inference import video_inputs
+
+    flow = (evaluation.FLOW / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
+    x = video_inputs(trained, (evaluation.FRAMES / row["frames"]).read_bytes(), row["num_frames"], row["height"],
+                     row["width"], flow, clips, crops)  # fmt: skip
+    return np.asarray(trained.model.predict_on_batch(x), np.float64)
+
+
+@pytest.mark.parametrize("arch", list(SAMPLING))
+def test_predict_test_is_one_row_per_video_the_mean_over_its_views(arch, project, monkeypatch):
+    from actionrec.inference import load_trained
+    from actionrec.inputs import examples_per_video
+
+    monkeypatch.chdir(project)
+    trained = load_trained(arch, evaluation.MODELS_DIR)
+    rows = evaluation.test_rows()
+    assert len(rows) == 6
+    pred, example_accuracy = evaluation.predict_test(trained, rows, batch_videos=4, clips=2, crops=3)  # batches of 4 and 2
+    assert pred.videos == [r["video"] for r in rows] and pred.classes == CLASSES
+    np.testing.assert_array_equal(pred.labels, [r["label"] for r in rows])
+    assert pred.probabilities.shape == (6, len(CLASSES))
+    np.testing.assert_allclose(pred.probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+    outputs = [per_video(trained, row, 2, 3) for row in rows]
+    assert all(len(o) == examples_per_video(trained.sampling, 2, 3) for o in outputs)  # 18 frames or 6 clips
+    np.testing.assert_allclose(pred.probabilities, [o.mean(axis=0) for o in outputs], rtol=1e-4, atol=1e-6)
+    correct = np.concatenate([o.argmax(axis=1) == row["label"] for o, row in zip(outputs, rows)])
+    assert example_accuracy == pytest.approx(correct.mean())
+
+    one_by_one, _ = evaluation.predict_test(trained, rows, batch_videos=1, clips=2, crops=3)
+    np.testing.assert_allclose(one_by_one.probabilities, pred.probabilities, rtol=1e-4, atol=1e-6)
+    centre, _ = evaluation.predict_test(trained, rows, batch_videos=4)  # default: one centre view
+    np.testing.assert_allclose(centre.probabilities, [per_video(trained, r, 1, 1).mean(axis=0) for r in rows], rtol=1e-4, atol=1e-6)
+
+
+def test_evaluate_scores_a_trained_model_on_the_store(project, monkeypatch):
+    monkeypatch.chdir(project)
+    headline = evaluation.evaluate("basic_cnn", {"evaluate": EVALUATE})
+    written = Predictions.read(evaluation.PREDICTIONS / "basic_cnn.csv")
+    assert written.videos == [r["video"] for r in evaluation.test_rows()] and written.probabilities.shape == (6, 3)
+    assert json.loads((evaluation.METRICS_DIR / "basic_cnn.json").read_text()) == headline
+    assert (headline["architecture"], headline["input"], headline["test_videos"]) == ("basic_cnn", "frames", 6)
+    assert 0 <= headline["example_accuracy"] <= 1 and headline["latency_ms"] > 0 and headline["parameters"] > 0
+    assert (project / evaluation.PLOTS_DIR / "basic_cnn" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_refuses_a_model_trained_on_another_store(project, monkeypatch, tmp_path):
+    monkeypatch.chdir(project)
+    models_dir = tmp_path / "models"
+    shutil.copytree(project / evaluation.MODELS_DIR / "cnn_lstm", models_dir / "cnn_lstm")
+    monkeypatch.setattr(evaluation, "MODELS_DIR", models_dir)
+    meta = json.loads((models_dir / "cnn_lstm" / "classes.json").read_text())
+    write_json(models_dir / "cnn_lstm" / "classes.json", {**meta, "store": {**STORE, "short_side": 64}})
+    with pytest.raises(DataError, match=r"trained on a frame store built with .*short_side.: 64.*rerun `dvc repro train@cnn_lstm`"):
+        evaluation.evaluate("cnn_lstm", {"evaluate": EVALUATE})
+    write_json(models_dir / "cnn_lstm" / "classes.json", {**meta, "classes": ["Falling", "Rising", "Triangle"]})
+    with pytest.raises(DataError, match=r"other classes.*dvc repro train@cnn_lstm"):
+        evaluation.evaluate("cnn_lstm", {"evaluate": EVALUATE})
+    assert not (project / evaluation.PREDICTIONS / "cnn_lstm.csv").exists()
+
+
+def test_evaluation_settings_read_the_views():
+    assert evaluation.evaluation_settings({"evaluate": EVALUATE}) == EVALUATE
+    assert evaluation.evaluation_settings({"evaluate": {**EVALUATE, "crops": 1, "clips": 1}})["crops"] == 1
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("crops", 2), ("crops", "three"), ("clips", 0), ("clips", 1.5), ("batch_videos", 0), ("latency_repeats", True), ("clips", None)],
+)
+def test_bad_evaluation_settings_name_the_key(key, value):
+    settings = {**EVALUATE, key: value}
+    if value is None:
+        del settings[key]
+    with pytest.raises(ParamError, match=rf"evaluate\.{key}"):
+        evaluation.evaluation_settings({"evaluate": settings})
 
 
 def fake_evaluations(skip: str | None = None) -> None:
