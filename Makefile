@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Stage commands in dvc.yaml (python, horovodrun) resolve to the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test bench bench-train bench-seeds dag clean-venv
+.PHONY: setup repro test bench bench-input bench-train bench-seeds bench-fixed dag clean-venv
 
 setup: $(SETUP_STAMP)
 
@@ -25,8 +25,13 @@ endif
 test: $(SETUP_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Dense store extraction: naive vs extract (2 workers) vs decode-only, per-phase breakdown, UCF101 store sizes (~2 min).
 bench: $(SETUP_STAMP)
-	$(BIN)/python bench/extract.py
+	$(BIN)/python bench/extract.py $(BENCH_ARGS)
+
+# Input pipeline clips/s per CPU core at the ucf101 profile's sizes vs decode-only (~2 min; caches its store in $$TMPDIR).
+bench-input: $(SETUP_STAMP)
+	$(BIN)/python bench/input.py $(BENCH_ARGS)
 
 # Input pipeline vs train step, peak memory at 1x/4x videos, horovod np 2 vs np 1, cost of bit-exact reruns (~10 min).
 bench-train: $(SETUP_STAMP)
@@ -35,6 +40,10 @@ bench-train: $(SETUP_STAMP)
 # Motion/appearance accuracy of the temporal models and vgg over seeds 1 and 2 (~20 min; needs `dvc repro flow`).
 bench-seeds: $(SETUP_STAMP)
 	$(BIN)/python bench/seeds.py $(BENCH_ARGS)
+
+# Sampling at training time vs fixed frames: conv3d, cnn_lstm, two_stream, vgg over seeds 1-3 (24 trainings, ~50 min).
+bench-fixed: $(SETUP_STAMP)
+	$(BIN)/python bench/seeds.py --compare-fixed $(BENCH_ARGS)
 
 dag: $(SETUP_STAMP)
 	$(BIN)/dvc dag

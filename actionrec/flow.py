@@ -9,8 +9,9 @@ motion compensation). A component is quantised to uint8 with an exact code for z
 so zero is 128, a horizontal flip is ``code -> 256 - code`` (zero stays zero) and the step is
 ``bound / 127`` px. Fields are stored like the frames: a grayscale JPEG per component, packed
 in one file per video in the order x0, y0, x1, y1, ... (``data/flow/videos/<Class>/<stem>.jpgs``).
-A flat region of 128 is exact in JPEG (its DCT is zero after the level shift), so still
-background stays exactly zero motion.
+A flat region of 128 is exact in JPEG (its DCT is zero after the level shift). The mean
+subtraction removes a whole-frame pan entirely; around a moving object on a still background
+it shifts the background by minus the field's mean, so the stream sees relative motion.
 """
 
 from __future__ import annotations

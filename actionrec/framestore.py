@@ -59,10 +59,16 @@ def pack(images: list[bytes]) -> bytes:
 
 
 def unpack(data: bytes, name: str = "pack") -> list[bytes]:
-    if data[:4] != PACK_MAGIC:
-        raise DataError(f"{name}: not a frame pack (rebuild the store with `dvc repro extract`)")
+    rebuild = "rebuild the store with `dvc repro extract`"
+    if len(data) < 8 or data[:4] != PACK_MAGIC:
+        raise DataError(f"{name}: not a frame pack ({rebuild})")
     (n,) = struct.unpack("<I", data[4:8])
-    offsets = np.frombuffer(data, "<u4", n + 1, 8)
+    header = 8 + 4 * (n + 1)
+    if len(data) < header:
+        raise DataError(f"{name}: truncated frame pack, its header lists {n} images ({rebuild})")
+    offsets = np.frombuffer(data, "<u4", n + 1, 8).astype(np.int64)
+    if offsets[0] != header or np.any(np.diff(offsets) < 0) or offsets[-1] != len(data):
+        raise DataError(f"{name}: corrupt frame pack, its offsets do not match its {len(data)} bytes ({rebuild})")
     return [data[offsets[i] : offsets[i + 1]] for i in range(n)]
 
 
@@ -110,15 +116,16 @@ def frames_path(store: Path, rel: str) -> Path:
     return Path(store) / "videos" / Path(rel).with_suffix(PACK_SUFFIX)
 
 
-def encode_video(path: Path, short_side: int, fps: float | None, quality: int):
+def encode_video(path: Path, short_side: int, fps: float | None, quality: int, threads: int = 0):
     """Decode ``path`` and JPEG-encode every kept frame: (DecodedVideo with bytes frames, pack)."""
-    decoded = decode_video(Path(path), short_side, fps, encode=lambda frame: encode_jpeg(frame, quality))
+    decoded = decode_video(Path(path), short_side, fps, encode=lambda frame: encode_jpeg(frame, quality), threads=threads)
     return decoded, pack(decoded.frames)
 
 
 def _extract_one(job: ExtractJob) -> dict:
     try:
-        decoded, data = encode_video(Path(job.src), job.short_side, job.fps, job.quality)
+        # One decoding thread per worker (cv2.setNumThreads does not reach FFmpeg): the pool is the parallelism.
+        decoded, data = encode_video(Path(job.src), job.short_side, job.fps, job.quality, threads=1)
     except UnreadableVideo as err:
         return {"skipped": err.reason}
     write_bytes(Path(job.out), data)

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from actionrec import flow as flowcodes
 from actionrec.errors import DataError, ParamError
+from actionrec.framestore import PACK_MAGIC
 from actionrec.sampling import Sampling, flow_indices, view_crops, view_indices, train_crop, train_indices
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -84,6 +85,20 @@ def _images(raw: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
     return tf.strings.substr(raw, starts, tf.gather(offsets, indices + 1) - starts)
 
 
+def checked_pack(raw: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
+    """``raw`` once its header says it is a whole frame pack; otherwise an error naming ``path``
+    (a file cut short or not a pack would otherwise fail deep inside ``decode_raw``)."""
+    size = tf.strings.length(raw)
+    hint = "(rebuild the store with `dvc repro extract`):"
+    is_pack = tf.logical_and(size >= 8, tf.equal(tf.strings.substr(raw, 0, 4), PACK_MAGIC))
+    with tf.control_dependencies([tf.debugging.Assert(is_pack, ["not a frame pack", hint, path])]):
+        count = tf.io.decode_raw(tf.strings.substr(raw, 4, 4), tf.int32)[0]
+    with tf.control_dependencies([tf.debugging.Assert(size >= 8 + 4 * (count + 1), ["truncated frame pack", hint, path])]):
+        end = tf.io.decode_raw(tf.strings.substr(raw, 8 + 4 * count, 4), tf.int32)[0]
+    with tf.control_dependencies([tf.debugging.Assert(tf.equal(end, size), ["truncated or corrupt frame pack", hint, path])]):
+        return tf.identity(raw)
+
+
 def _decode(raw: tf.Tensor, indices: tf.Tensor, window: tf.Tensor, channels: int) -> tf.Tensor:
     """Images ``indices`` of a pack, cropped to ``window`` [top, left, h, w]: (k, h, w, channels) float32.
 
@@ -101,7 +116,9 @@ def _decode(raw: tf.Tensor, indices: tf.Tensor, window: tf.Tensor, channels: int
 def _resize(images: tf.Tensor, window: tf.Tensor, size: int, channels: int) -> tf.Tensor:
     """Resize crops to ``size`` (only when the crop is not already that size: no needless blur)."""
     same = tf.logical_and(tf.equal(window[2], size), tf.equal(window[3], size))
-    out = tf.cond(same, lambda: images, lambda: tf.image.resize(images, [size, size], antialias=True))
+    # Plain bilinear: crops shrink by at most short_side / input_size (128 -> 112), where an
+    # antialiasing filter buys nothing visible and costs 5x (bench/input.py).
+    out = tf.cond(same, lambda: images, lambda: tf.image.resize(images, [size, size]))
     return tf.reshape(out, [tf.shape(images)[0], size, size, channels])
 
 
@@ -152,11 +169,11 @@ def train_example(raw_rgb, raw_flow, n, height, width, sampling: Sampling, aug: 
     if sampling.flow_stack:
         fields = _as_fields(_decode(raw_flow, _flow_images(flow_indices(sampling, indices, n)), window, 1))
         flow = _scale_flow(_resize(fields, window, size, 2), window, size)
-    if aug.flip:
+    if aug.flip:  # tf.cond, not tf.where: only the branch taken is computed
         flip = tf.random.stateless_uniform([], seeds[2]) < 0.5
-        rgb = tf.where(flip, tf.reverse(rgb, axis=[2]), rgb)
+        rgb = tf.cond(flip, lambda: tf.reverse(rgb, axis=[2]), lambda: rgb)
         if flow is not None:
-            flow = tf.where(flip, flip_flow(flow), flow)
+            flow = tf.cond(flip, lambda: flip_flow(flow), lambda: flow)
     if aug.brightness or aug.contrast:
         rgb = _photometric(rgb, aug, seeds[3])
     return rgb, flow
@@ -235,8 +252,9 @@ class _Columns:
         self.flow_stack = sampling.flow_stack
 
     def read(self, index):
-        raw_flow = tf.io.read_file(self.flow[index]) if self.flow_stack else None
-        return tf.io.read_file(self.frames[index]), raw_flow, self.counts[index], self.heights[index], self.widths[index]
+        raw_flow = checked_pack(tf.io.read_file(self.flow[index]), self.flow[index]) if self.flow_stack else None
+        raw_rgb = checked_pack(tf.io.read_file(self.frames[index]), self.frames[index])
+        return raw_rgb, raw_flow, self.counts[index], self.heights[index], self.widths[index]
 
 
 def _model_input(sampling: Sampling, rgb, flow):

@@ -3,17 +3,37 @@
     python bench/seeds.py                                   # seeds 1 2, the four temporal models and vgg
     python bench/seeds.py --seeds 1 2 3 --archs conv3d vgg basic_cnn
     python bench/seeds.py --seeds 7 --archs conv3d --set architectures.conv3d.epochs=2   # a quick try
+    python bench/seeds.py --compare-fixed                   # new sampling vs fixed frames, seeds 1 2 3,
+                                                            # conv3d cnn_lstm two_stream vgg
+    python bench/seeds.py --quick                           # a smoke run on a tiny data set of its own
 
 Each (seed, architecture) runs the real stages as dvc.yaml does (``horovodrun -np 1 python -m
-stages.train``, then ``python -m stages.evaluate``) in a scratch copy of this working tree whose params.yaml has that
-seed (and the --set overrides); the copy reads the existing data/frames and data/flow, so the
-pipeline's own outputs are never touched. The seed changes the weight initialisation, the
-validation groups and the augmentation draws, not the dataset (`dvc exp run -S seed=N` also
-redraws the synthetic videos, at the cost of a whole `dvc repro` per seed).
+stages.train``, then ``python -m stages.evaluate``) in a scratch copy of this working tree whose
+params.yaml has that seed (and the --set overrides); the copy reads the existing data/frames and
+data/flow, so the pipeline's own outputs are never touched (``--build-data``, implied by
+--quick, builds them in the copy instead, with the real download/extract/flow stages). The seed
+changes the weight initialisation, the validation groups, the frames and crops sampled and the
+augmentation draws, not the dataset (`dvc exp run -S seed=N` also redraws the synthetic videos,
+at the cost of a whole `dvc repro` per seed).
 
 Prints accuracy on the motion and appearance classes per seed, then checks the synthetic
 dataset's claim: every temporal model scores above every frame model on the motion classes.
 A frame model can still tell which motion pair a video belongs to, so its ceiling there is 0.5.
+
+--compare-fixed: every (seed, architecture) is trained twice, with the sampling of params.yaml
+(frames and crops redrawn every epoch) and with fixed frames: the old store's behaviour, the same
+frames every epoch (a clip model's centre window, a frame model's K segment centres; two-stream's
+flow stack is centred on that clip). Both are tested alike (evaluate.clips x evaluate.crops
+views). Spatial crops and flips stay random in both: only the temporal sampling differs.
+Prints, per architecture, the mean and spread over the seeds of top-1 and the motion/appearance
+accuracies, sampled minus fixed.
+
+HOOK (library): fixed frames are ``architectures.<arch>.sampling.fixed: true``: the
+``Sampling.fixed`` field, which ``Sampling.from_params`` accepts and which makes
+``sampling.train_indices`` return ``view_indices(sampling, n, 1)[0]`` (the single centre view).
+params.yaml does not list the key (it defaults to false), so this script sets it in the scratch
+copy's params.yaml itself (--set only takes keys params.yaml has), and stops with a message if
+``actionrec.sampling.Sampling`` has no such field.
 """
 
 from __future__ import annotations
@@ -23,9 +43,11 @@ import copy
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -38,84 +60,177 @@ from actionrec import config  # noqa: E402
 from actionrec.errors import ParamError  # noqa: E402
 
 DEFAULT_ARCHS = ["cnn_lstm", "pretrained_cnn_lstm", "conv3d", "two_stream", "vgg"]
+FIXED_ARCHS = ["conv3d", "cnn_lstm", "two_stream", "vgg"]  # the issue's: three temporal models and one frame model
+QUICK_ARCHS = ["two_stream", "basic_cnn"]
 COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".dvc", "data", "metrics", "plots", "dvclive", "logs", "__pycache__")
+MODES = ("sampled", "fixed")
+# --quick: a data set small enough for a smoke run (split 1 tests on groups 1-7; 3 more groups
+# are held out for validation, so 12 groups leave 2 for training), one epoch, small batches.
+QUICK_PARAMS = {
+    "data.synthetic.groups": 12,
+    "data.synthetic.clips_per_group": 2,
+    "train.epochs": 1,
+    "train.batch_size": 8,
+    "train.patience": 1,
+}
 
 
-def scratch_copy(root: Path, into: Path) -> Path:
-    """The code and params of ``root`` plus links to its frame and flow stores."""
+def has_fixed_hook() -> bool:
+    from actionrec.sampling import Sampling
+
+    return "fixed" in Sampling.__dataclass_fields__
+
+
+def scratch_copy(root: Path, into: Path, build: bool) -> Path:
+    """The code and params of ``root`` plus links to its frame and flow stores (or none, to build them)."""
     work = into / "repo"
     shutil.copytree(root, work, ignore=COPY_IGNORE)
     (work / "data").mkdir()
+    if build:
+        return work
     for store, index in (("frames", "store.json"), ("flow", "flow.json")):
         if not (root / "data" / store / index).is_file():
-            sys.exit(f"bench/seeds.py: {root / 'data' / store} is missing: run `dvc repro flow` first")
+            sys.exit(f"bench/seeds.py: {root / 'data' / store} is missing: run `dvc repro flow` first (or pass --build-data)")
         (work / "data" / store).symlink_to((root / "data" / store).resolve())
     return work
 
 
-def write_params(work: Path, base: dict, seed: int, overrides: list[str]) -> None:
+def set_key(params: dict, key: str, value, check: bool = True) -> None:
+    if check:
+        try:
+            config.get(params, key)  # only keys params.yaml has: a typo fails, naming the key
+        except ParamError as error:
+            sys.exit(f"bench/seeds.py: --set {error}")
+    parent, _, leaf = key.rpartition(".")
+    (config.get(params, parent) if parent else params)[leaf] = value
+
+
+def make_params(base: dict, seed: int, overrides: list[str], fixed_arch: str | None = None) -> dict:
     params = copy.deepcopy(base)
     params["seed"] = seed
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep:
             sys.exit(f"bench/seeds.py: --set {item!r}: expected key=value")
-        try:
-            config.get(params, key)  # only keys params.yaml has: a typo fails, naming the key
-        except ParamError as error:
-            sys.exit(f"bench/seeds.py: --set {error}")
-        parent, _, leaf = key.rpartition(".")
-        (config.get(params, parent) if parent else params)[leaf] = yaml.safe_load(text)
+        set_key(params, key, yaml.safe_load(text))
+    if fixed_arch:
+        # HOOK: architectures.<arch>.sampling.fixed (see the module docstring); not in params.yaml, so unchecked.
+        sampling = dict(config.get(params, f"architectures.{fixed_arch}.sampling"))
+        sampling["fixed"] = True
+        set_key(params, f"architectures.{fixed_arch}.sampling", sampling, check=False)
+    return params
+
+
+def write_params(work: Path, params: dict) -> None:
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run(work: Path, *command: str, what: str) -> None:
+    result = subprocess.run(command, cwd=work, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if result.returncode != 0:
+        sys.exit(f"bench/seeds.py: {what} failed:\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}")
 
 
 def run_stage(work: Path, stage: str, arch: str) -> None:
     command = [sys.executable, "-m", f"stages.{stage}", arch]
     if stage == "train":  # as dvc.yaml runs it, so seed 42 repeats the committed run bit for bit
         command = [str(Path(sys.executable).with_name("horovodrun")), "-np", "1", "-H", "localhost:1", *command]
-    result = subprocess.run(command, cwd=work, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    if result.returncode != 0:
-        sys.exit(f"bench/seeds.py: {stage} {arch} failed:\n{result.stderr[-3000:]}")
+    run(work, *command, what=f"{stage} {arch}")
+
+
+def build_data(work: Path, params: dict) -> None:
+    """data/raw, data/frames and data/flow in the scratch copy, by the real stages (params' own seed)."""
+    write_params(work, params)
+    started = time.perf_counter()
+    for stage in ("download", "extract", "flow"):
+        run(work, sys.executable, "-m", f"stages.{stage}", what=stage)
+    store = json.loads((work / "data/frames/store.json").read_text())
+    print(f"built the data in the scratch copy: {store['videos']} videos, {store['frames']} frames "
+          f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+
+
+def spread(values: list[float]) -> str:
+    mean = statistics.mean(values)
+    return f"{mean:.3f} +- {statistics.stdev(values):.3f}" if len(values) > 1 else f"{mean:.3f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--archs", nargs="+", default=DEFAULT_ARCHS, choices=[a for a in models.ARCHITECTURES if a != "ensemble"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default 1 2 (--compare-fixed: 1 2 3; --quick: 1)")
+    parser.add_argument("--archs", nargs="+", default=None, choices=[a for a in models.ARCHITECTURES if a != "ensemble"],
+                        help=f"default {' '.join(DEFAULT_ARCHS)} (--compare-fixed: {' '.join(FIXED_ARCHS)}; --quick: {' '.join(QUICK_ARCHS)})")  # fmt: skip
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="params.yaml overrides for every run")
+    parser.add_argument("--compare-fixed", action="store_true", help="also train every model on fixed frames (needs the sampling.fixed hook)")
+    parser.add_argument("--build-data", action="store_true", help="build data/raw, frames, flow in the scratch copy instead of linking this tree's")
+    parser.add_argument("--quick", action="store_true", help="smoke run: a tiny data set of its own, 1 epoch, seed 1, --compare-fixed")
     args = parser.parse_args()
+    if args.quick:
+        args.compare_fixed = args.build_data = True
+    seeds = args.seeds or ([1] if args.quick else [1, 2, 3] if args.compare_fixed else [1, 2])
+    archs = args.archs or (QUICK_ARCHS if args.quick else FIXED_ARCHS if args.compare_fixed else DEFAULT_ARCHS)
+    modes = MODES if args.compare_fixed else MODES[:1]
+    if args.compare_fixed and not has_fixed_hook():
+        sys.exit("bench/seeds.py: --compare-fixed needs the library hook architectures.<arch>.sampling.fixed "
+                 "(actionrec.sampling.Sampling has no `fixed` field; see this script's docstring)")  # fmt: skip
+    if args.compare_fixed and len(seeds) < 3 and not args.quick:
+        print(f"note: {len(seeds)} seed(s); the comparison asks for at least 3")
     base = config.load_params(ROOT / "params.yaml")
+    if args.quick:
+        base = copy.deepcopy(base)
+        for key, value in QUICK_PARAMS.items():
+            set_key(base, key, value)
+        for arch in archs:  # an architecture's own epochs overrides train.epochs
+            set_key(base, f"architectures.{arch}.epochs", 1)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="seeds-") as tmp:
-        work = scratch_copy(ROOT, Path(tmp))
-        for seed in args.seeds:
-            write_params(work, base, seed, args.set)
-            for arch in args.archs:
-                run_stage(work, "train", arch)
-                run_stage(work, "evaluate", arch)
-                train = json.loads((work / "metrics/train" / f"{arch}.json").read_text())
-                score = json.loads((work / "metrics/evaluate" / f"{arch}.json").read_text())
-                if "accuracy_motion" not in score:
-                    sys.exit("bench/seeds.py: the frame store's classes are not the synthetic ones (no motion/appearance split)")
-                row = {"seed": seed, "arch": arch, "temporal": models.get(arch).INPUT != "frames", "top1": score["top1"],
-                       "motion": score["accuracy_motion"], "appearance": score["accuracy_appearance"],
-                       "epochs": train["epochs_run"], "train_s": train["train_seconds"]}  # fmt: skip
-                rows.append(row)
-                print(f"seed {seed:>3} {arch:<20} top-1 {row['top1']:.3f}  motion {row['motion']:.3f}  "
-                      f"appearance {row['appearance']:.3f}  ({row['epochs']} epochs, {row['train_s']:.0f} s)", flush=True)  # fmt: skip
+        work = scratch_copy(ROOT, Path(tmp), build=args.build_data)
+        if args.build_data:
+            build_data(work, make_params(base, base["seed"], args.set))
+        for seed in seeds:
+            for arch in archs:
+                for mode in modes:
+                    write_params(work, make_params(base, seed, args.set, fixed_arch=arch if mode == "fixed" else None))
+                    run_stage(work, "train", arch)
+                    run_stage(work, "evaluate", arch)
+                    train = json.loads((work / "metrics/train" / f"{arch}.json").read_text())
+                    score = json.loads((work / "metrics/evaluate" / f"{arch}.json").read_text())
+                    if "accuracy_motion" not in score:
+                        sys.exit("bench/seeds.py: the frame store's classes are not the synthetic ones (no motion/appearance split)")
+                    row = {"seed": seed, "arch": arch, "mode": mode, "temporal": models.get(arch).INPUT != "frames",
+                           "top1": score["top1"], "motion": score["accuracy_motion"], "appearance": score["accuracy_appearance"],
+                           "epochs": train["epochs_run"], "train_s": train["train_seconds"]}  # fmt: skip
+                    rows.append(row)
+                    label = f" {mode:<7}" if args.compare_fixed else ""
+                    print(f"seed {seed:>3} {arch:<20}{label} top-1 {row['top1']:.3f}  motion {row['motion']:.3f}  "
+                          f"appearance {row['appearance']:.3f}  ({row['epochs']} epochs, {row['train_s']:.0f} s)", flush=True)  # fmt: skip
 
     print()
-    for seed in args.seeds:
-        temporal = [r for r in rows if r["seed"] == seed and r["temporal"]]
-        frame = [r for r in rows if r["seed"] == seed and not r["temporal"]]
-        if not (temporal and frame):
-            continue
-        low, high = min(temporal, key=lambda r: r["motion"]), max(frame, key=lambda r: r["motion"])
-        verdict = "holds" if low["motion"] > high["motion"] else "FAILS"
-        print(f"seed {seed}: weakest temporal model on motion {low['arch']} {low['motion']:.3f}, "
-              f"best frame model {high['arch']} {high['motion']:.3f}: the criterion {verdict} "
-              f"(margin {low['motion'] - high['motion']:+.3f})")  # fmt: skip
+    for mode in modes:
+        for seed in seeds:
+            temporal = [r for r in rows if r["seed"] == seed and r["mode"] == mode and r["temporal"]]
+            frame = [r for r in rows if r["seed"] == seed and r["mode"] == mode and not r["temporal"]]
+            if not (temporal and frame):
+                continue
+            low, high = min(temporal, key=lambda r: r["motion"]), max(frame, key=lambda r: r["motion"])
+            verdict = "holds" if low["motion"] > high["motion"] else "FAILS"
+            label = f" ({mode})" if args.compare_fixed else ""
+            print(f"seed {seed}{label}: weakest temporal model on motion {low['arch']} {low['motion']:.3f}, "
+                  f"best frame model {high['arch']} {high['motion']:.3f}: the criterion {verdict} "
+                  f"(margin {low['motion'] - high['motion']:+.3f})")  # fmt: skip
+
+    if args.compare_fixed:
+        print(f"\nnew sampling vs fixed frames over seeds {' '.join(map(str, seeds))} (mean +- standard deviation over the seeds):")
+        print(f"{'architecture':20s} {'metric':11s} {'sampled':>15s} {'fixed':>15s} {'sampled - fixed':>17s} {'seeds sampled better':>21s}")
+        for arch in archs:
+            for metric in ("top1", "motion", "appearance"):
+                by_mode = {m: {r["seed"]: r[metric] for r in rows if r["arch"] == arch and r["mode"] == m} for m in MODES}
+                diffs = [by_mode["sampled"][s] - by_mode["fixed"][s] for s in seeds]
+                better = sum(d > 0 for d in diffs)
+                print(f"{arch:20s} {metric:11s} {spread(list(by_mode['sampled'].values())):>15s} "
+                      f"{spread(list(by_mode['fixed'].values())):>15s} {spread(diffs):>17s} {better:>14d} of {len(seeds)}")  # fmt: skip
+        if args.quick:
+            print("(--quick: one epoch on a tiny data set; the accuracies mean nothing, the run only shows the path works)")
 
 
 if __name__ == "__main__":

@@ -5,26 +5,29 @@
 Four parts (``--parts`` picks them; all four by default):
 
 input     The input pipeline alone against the training step alone, for the fastest frame model
-          (basic_cnn) and for conv3d. "input" iterates
-          ``actionrec.inputs.make_dataset(..., training=True, augment=...)`` streaming from the
-          frame store (--frames, default data/frames) with the architecture's own augmentation,
-          the training rows and the batch size of params.yaml, and nothing else. "train" calls
-          the same model's compiled train step (the stage's horovod-aware model, Adam, the same
-          loss and metrics) with ``train_on_batch`` on one fixed batch already in memory, so no
-          input work at all. Both are timed after a warm-up. Examples are counted as the model
-          consumes them: a frame model's example is one frame (the pipeline reads a clip and
-          draws train.frames_per_clip frames from it), conv3d's example is one clip.
+          (basic_cnn) and for conv3d (``--archs`` to choose; two_stream needs a flow store).
+          "input" iterates ``actionrec.inputs.make_dataset(..., training=True, augment=...)``
+          streaming from the dense frame store (--frames, default data/frames; a temporary
+          synthetic one built from params.yaml when that is missing) with the architecture's
+          own sampling (``training.read_sampling``), ``input_size`` and augmentation, the
+          training rows and the batch size of params.yaml, and nothing else. "train" calls the
+          same model's compiled train step (the stage's horovod-aware model, Adam, the same loss
+          and metrics) with ``train_on_batch`` on one fixed batch already in memory, so no input
+          work at all. Both are timed after a warm-up. Examples are counted as the model consumes
+          them: a frame model's example is one frame (the pipeline reads a video's pack and
+          decodes one frame in each of its ``sampling.segments`` segments), a clip model's is one
+          clip of ``sampling.clip_len`` frames.
           Goal: input >= 3x what training consumes, so the pipeline never starves the model.
 
 memory    Peak RSS of the real train stage (``python -m stages.train basic_cnn``, one process)
           at 1x and 4x the number of videos (--videos, default 1000 and 4000, rounded to whole
           clips per group of the synthetic set's 10 classes x 25 groups). Each size gets its
-          own temporary working copy (params.yaml with data.synthetic.clips_per_group scaled,
-          frames.count 8, frames.size [64, 64], train.epochs --memory-epochs) whose frame store
-          is built by the real ``stages.download`` and ``stages.extract``. The peak is the
-          child's own ru_maxrss, read with os.wait4 on that process alone by a small launcher.
+          own temporary working copy (params.yaml with data.synthetic.clips_per_group scaled and
+          train.epochs --memory-epochs; frames.* as params.yaml) whose frame store is built by
+          the real ``stages.download`` and ``stages.extract``. The peak is the child's own
+          ru_maxrss, read with os.wait4 on that process alone by a small launcher.
           Goal: peak(4x) / peak(1x) < 1.15: the frame store streams, nothing loads the dataset.
-          The output also shows the ratio a uint8 copy of the store in memory would give.
+          The output also shows the ratio holding the decoded frames (uint8) in memory would give.
 
 scaling   ``horovodrun -np 2 -H localhost:2`` against ``-np 1`` running the same train stage
           (basic_cnn, --scaling-epochs epochs) in a temporary working copy that reads the frame
@@ -39,7 +42,7 @@ scaling   ``horovodrun -np 2 -H localhost:2`` against ``-np 1`` running the same
 
 reproducible  What the stage's bit-exact setup (``actionrec.training.make_reproducible``: op
           determinism plus one op at a time) costs, against op determinism alone, for basic_cnn,
-          conv3d, cnn_lstm and pretrained_cnn_lstm at the default sizes (params.yaml). Each
+          conv3d, cnn_lstm and pretrained_cnn_lstm at params.yaml's input_size and sampling. Each
           setting runs in its own fresh process (TensorFlow fixes its thread pools once per
           process), twice, alternating, on one fixed in-memory batch: --steps train steps after
           a warm-up, timed, then a digest of the weights. Output: ms per step for each setting,
@@ -48,7 +51,7 @@ reproducible  What the stage's bit-exact setup (``actionrec.training.make_reprod
 
 Nothing is written inside the repository: the working copies live in a temporary directory
 that is removed at the end. The default run takes a few minutes on 2 CPU cores; --quick is a
-smoke run (shorter timings, 250/1000 videos, fewer epochs).
+smoke run (shorter timings, 250/1000 videos, fewer epochs, a smaller temporary store).
 """
 
 from __future__ import annotations
@@ -140,44 +143,99 @@ def set_epochs(params: dict, arch: str, epochs: int) -> None:
     params["architectures"][arch]["epochs"] = epochs
 
 
+# --------------------------------------------------------------------------- the frame store the parts read
+
+
+_STORES: dict[str, Path] = {}  # the stores resolved (or built) so far in this run
+
+
+def resolve_stores(args, params: dict, work: Path, need_flow: bool) -> tuple[Path, Path | None]:
+    """(frame store, flow store or None): --frames/--flow, else temporary ones built in ``work``.
+
+    The temporary frame store is the synthetic set of params.yaml's data.synthetic (with --quick
+    one clip per group) extracted with its frames.*, so the train stage accepts it as its own;
+    a temporary flow store is built from whichever frame store is used. Nothing is written in
+    the repository.
+    """
+    from actionrec import config, synthetic
+    from actionrec.flow import build_flow_store
+    from actionrec.framestore import extract
+
+    if "frames" not in _STORES:
+        frames = (REPO / args.frames).resolve()
+        if not (frames / "store.json").is_file():
+            frames = work / "store" / "frames"
+            syn = dict(config.get(params, "data.synthetic"))
+            if args.quick:
+                syn["clips_per_group"] = 1
+            print(f"(no frame store at {args.frames}: building a temporary synthetic one, {syn['groups']} groups x "
+                  f"{syn['clips_per_group']} clips x {len(synthetic.CLASSES)} classes, frames.* of params.yaml)")  # fmt: skip
+            raw = work / "store" / "raw"
+            synthetic.generate(raw, groups=syn["groups"], clips_per_group=syn["clips_per_group"], frames=tuple(syn["frames"]),
+                               size=tuple(syn["size"]), fps=syn["fps"], seed=config.get(params, "seed"))  # fmt: skip
+            extract(raw, frames, split=config.get(params, "data.split"), short_side=config.get(params, "frames.short_side"),
+                    fps=config.frame_rate_cap(params, "frames.fps"), quality=config.jpeg_quality(params, "frames.quality"),
+                    workers=config.workers(params, "frames.workers"), strict=False)  # fmt: skip
+        _STORES["frames"] = frames
+    if need_flow and "flow" not in _STORES:
+        flow = (REPO / args.flow).resolve()
+        if not flow_of(flow, _STORES["frames"]):
+            print(f"(no flow store of {_STORES['frames']} at {args.flow}: building a temporary one with flow.* of params.yaml)")
+            flow = work / "store" / "flow"
+            build_flow_store(_STORES["frames"], flow, method=config.get(params, "flow.method"), bound=float(config.get(params, "flow.bound")),
+                             quality=config.jpeg_quality(params, "flow.quality"), workers=config.workers(params, "flow.workers"))  # fmt: skip
+        _STORES["flow"] = flow
+    return _STORES["frames"], _STORES.get("flow")
+
+
+def flow_of(flow: Path, frames: Path) -> bool:
+    """Whether ``flow`` is a flow store built from the frame store ``frames`` (flow.json's digests)."""
+    from actionrec.io import file_digest
+
+    info = flow / "flow.json"
+    if not info.is_file():
+        return False
+    recorded = json.loads(info.read_text()).get("frame_store", {})
+    return bool(recorded) and all(recorded.get(name) == file_digest(frames / name) for name in ("store.json", "manifest.csv"))
+
+
+def example_count(x) -> int:
+    return int((x["rgb"] if isinstance(x, dict) else x).shape[0])
+
+
 # --------------------------------------------------------------------------- input vs train step
 
 
-def bench_input(args, params: dict) -> list[str]:
+def bench_input(args, params: dict, work: Path) -> list[str]:
     import keras
     import tensorflow as tf
 
     import models
     from actionrec import config, distributed
-    from actionrec.framestore import read_manifest
-    from actionrec.inputs import Augment, Source, make_dataset
-    from actionrec.training import make_reproducible, split_train_val
+    from actionrec.framestore import read_manifest, read_store
+    from actionrec.inputs import Augment, Source, check_input_size, make_dataset
+    from actionrec.training import make_reproducible, read_sampling, split_train_val
 
-    frames = REPO / args.frames
-    if not (frames / "store.json").is_file():
-        sys.exit(f"bench/train.py: no frame store at {frames} (run `dvc repro extract` first, or pass --frames)")
-    store = json.loads((frames / "store.json").read_text())
-    t, (w, h) = store["count"], store["size"]
+    kinds = {arch: models.get(arch).INPUT for arch in args.archs}
+    frames, flow = resolve_stores(args, params, work, need_flow="clip+flow" in kinds.values())
+    store = read_store(frames, params)
     seed = config.get(params, "seed")
     batch = args.batch_size or config.positive_int(params, "train.batch_size")
     train_rows, _ = split_train_val(read_manifest(frames), config.positive_int(params, "train.val_groups"), seed)
-    source = Source(frames, [r["frames"] for r in train_rows], [r["label"] for r in train_rows], (t, h, w, 3))
+    source = Source(frames, train_rows, flow)
     # As the stage does with one process (bit-exact reruns on CPU); it applies to both sides.
     make_reproducible(distributed.World(0, 1, 0))
-    print(f"[input] frame store {args.frames}: {len(train_rows)} training videos of {t}x{h}x{w}, batch {batch}, "
+    print(f"[input] frame store {frames}: {len(train_rows)} training videos, short side {store['short_side']}, batch {batch}, "
           f"{args.seconds:g} s per measurement after warm-up, {os.cpu_count()} CPU cores")  # fmt: skip
 
     results = []
-    for arch in ARCHS:
-        module = models.get(arch)
-        arch_params = dict(config.get(params, f"architectures.{arch}") or {})
-        augment = Augment.from_params(arch_params.get("augment"), f"architectures.{arch}.augment")
-        per_clip = min(config.positive_int(params, "train.frames_per_clip"), t) if module.INPUT == "frames" else 1
-        # A clip model sees windows of train.clip_frames stored frames where params.yaml sets it, as in the stage.
-        window = params["train"].get("clip_frames") if module.INPUT != "frames" else None
-        length = window or t
-        ds = make_dataset(source, kind=module.INPUT, batch_size=batch, training=True, seed=seed, augment=augment,
-                          frames_per_clip=per_clip, **({"clip_frames": window} if window else {}))  # fmt: skip
+    for arch, kind in kinds.items():
+        prefix = f"architectures.{arch}"
+        arch_params = dict(config.get(params, prefix) or {})
+        augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
+        sampling = read_sampling(params, arch, kind)  # as the train stage reads them
+        size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
+        ds = make_dataset(source, sampling, input_size=size, batch_size=batch, training=True, seed=seed, augment=augment)
 
         # Input pipeline alone: batches pulled as fast as it delivers them.
         iterator = iter(ds)
@@ -186,37 +244,42 @@ def bench_input(args, params: dict) -> list[str]:
         examples, start = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - start) < args.seconds:
             x, y = next(iterator)
-            examples += int(x.shape[0])
+            examples += example_count(x)
         input_rate = examples / elapsed
         del iterator  # stops its prefetch threads before the training side is timed
         gc.collect()
 
         # Training step alone, on the last batch, held in memory.
         keras.utils.set_random_seed(seed)
-        model = models.build(arch, len(store["classes"]), models.InputSpec(frames=length, height=h, width=w), arch_params)
+        spec = models.InputSpec(frames=1 if kind == "frames" else sampling.clip_len, height=size, width=size, flow_stack=sampling.flow_stack)
+        model = models.build(arch, len(store["classes"]), spec, arch_params)
         trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
         trainer.compile(optimizer=keras.optimizers.Adam(float(arch_params["learning_rate"])),
                         loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)  # fmt: skip
-        x, y = tf.identity(x), tf.identity(y)
+        x, y = tf.nest.map_structure(tf.identity, x), tf.identity(y)
         for _ in range(args.warmup_steps):
             trainer.train_on_batch(x, y)
         steps, start = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - start) < args.seconds or steps < 3:
             trainer.train_on_batch(x, y)
             steps += 1
-        train_rate = steps * int(x.shape[0]) / elapsed
-        unit = f"frames (1 example = 1 frame, {per_clip} per clip read)" if module.INPUT == "frames" else f"clips of {length} frames"
-        results.append((arch, unit, per_clip, input_rate, train_rate))
+        train_rate = steps * example_count(x) / elapsed
+        if kind == "frames":
+            unit = f"frames of {size}x{size} (1 example = 1 frame, {sampling.segments} segments per video read)"
+        else:
+            unit = f"clips of {sampling.clip_len}x{size}x{size} (frame_interval {sampling.frame_interval})"
+            unit += f" + {sampling.flow_stack} flow fields" if sampling.flow_stack else ""
+        results.append((arch, unit, sampling.segments if kind == "frames" else 1, input_rate, train_rate))
         del trainer, model
         keras.backend.clear_session()
         gc.collect()
 
-    print(f"{'':12s} {'input pipeline':>16s} {'train step':>14s} {'input/train':>12s}   examples are")
-    for arch, unit, per_clip, input_rate, train_rate in results:
-        print(f"{arch:12s} {input_rate:10.0f} ex/s {train_rate:8.0f} ex/s {input_rate / train_rate:11.1f}x   {unit}")
-    for arch, unit, per_clip, input_rate, _ in results:
-        if per_clip > 1:
-            print(f"  ({arch}: the pipeline's {input_rate:.0f} frames/s = {input_rate / per_clip:.0f} clips/s read from the store)")
+    print(f"{'':20s} {'input pipeline':>16s} {'train step':>14s} {'input/train':>12s}   examples are")
+    for arch, unit, per_video, input_rate, train_rate in results:
+        print(f"{arch:20s} {input_rate:10.0f} ex/s {train_rate:8.0f} ex/s {input_rate / train_rate:11.1f}x   {unit}")
+    for arch, unit, per_video, input_rate, _ in results:
+        if per_video > 1:
+            print(f"  ({arch}: the pipeline's {input_rate:.0f} frames/s = {input_rate / per_video:.0f} videos/s read from the store)")
     return [f"input/train {arch}: {i / r:.1f}x   (goal >= 3)   {verdict(i / r >= 3)}" for arch, _, _, i, r in results]
 
 
@@ -224,6 +287,8 @@ def bench_input(args, params: dict) -> list[str]:
 
 
 def bench_memory(args, params: dict, work: Path) -> list[str]:
+    from actionrec.framestore import read_manifest
+
     groups = params["data"]["synthetic"]["groups"]
     clips = max(1, round(args.videos / (SYNTHETIC_CLASSES * groups)))
     arch = "basic_cnn"
@@ -235,24 +300,25 @@ def bench_memory(args, params: dict, work: Path) -> list[str]:
         p = copy.deepcopy(params)
         p["data"].update(source="synthetic", fraction=1.0, classes=None)
         p["data"]["synthetic"].update(groups=groups, clips_per_group=clips * scale)
-        p["frames"].update(count=8, size=[64, 64])
         set_epochs(p, arch, args.memory_epochs)
         write_params(root, p)
         _, t_download, _ = run_stage(root, sys.executable, "-m", "stages.download")
         _, t_extract, _ = run_stage(root, sys.executable, "-m", "stages.extract")
         videos = json.loads((root / "data/frames/store.json").read_text())["videos"]
-        size_mb = sum(f.stat().st_size for f in (root / "data/frames/videos").rglob("*.npy")) / 2**20
+        size_mb = sum(f.stat().st_size for f in (root / "data/frames/videos").rglob("*.jpgs")) / 2**20
+        decoded_mb = sum(r["num_frames"] * r["width"] * r["height"] * 3 for r in read_manifest(root / "data/frames")) / 2**20
         _, t_train, peak = run_stage(root, sys.executable, "-m", "stages.train", arch, peak=True)
-        rows.append((scale, videos, size_mb, t_download + t_extract, t_train, peak))
+        rows.append((scale, videos, size_mb, decoded_mb, t_download + t_extract, t_train, peak))
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"{'':4s} {'videos':>7s} {'store':>9s} {'data stages':>12s} {'train stage':>12s} {'peak RSS':>10s}")
-    for scale, videos, size_mb, t_data, t_train, peak in rows:
-        print(f"{scale}x   {videos:7d} {size_mb:6.0f} MB {t_data:10.1f} s {t_train:10.1f} s {peak / 2**20:7.0f} MB")
+    print(f"{'':4s} {'videos':>7s} {'store (JPEG)':>13s} {'decoded':>10s} {'data stages':>12s} {'train stage':>12s} {'peak RSS':>10s}")
+    for scale, videos, size_mb, decoded_mb, t_data, t_train, peak in rows:
+        print(f"{scale}x   {videos:7d} {size_mb:10.0f} MB {decoded_mb:7.0f} MB {t_data:10.1f} s {t_train:10.1f} s {peak / 2**20:7.0f} MB")
     ratio = rows[1][-1] / rows[0][-1]
-    # What the test would see if the stage held the dataset in memory (as uint8, the cheapest form).
-    loaded = (rows[0][-1] + (rows[1][2] - rows[0][2]) * 2**20) / rows[0][-1]
-    print(f"  (holding the store in memory as uint8 would add {rows[1][2] - rows[0][2]:.0f} MB at 4x: a ratio of {loaded:.2f})")
+    # What the test would see if the stage held the decoded frames in memory (as uint8, the cheapest form).
+    extra = rows[1][3] - rows[0][3]
+    loaded = (rows[0][-1] + extra * 2**20) / rows[0][-1]
+    print(f"  (holding the decoded frames in memory as uint8 would add {extra:.0f} MB at 4x: a ratio of {loaded:.2f})")
     return [f"peak RSS 4x / 1x videos: {ratio:.3f}   (goal < 1.15)   {verdict(ratio < 1.15)}"]
 
 
@@ -260,15 +326,13 @@ def bench_memory(args, params: dict, work: Path) -> list[str]:
 
 
 def bench_scaling(args, params: dict, work: Path) -> list[str]:
-    frames = (REPO / args.frames).resolve()
-    if not (frames / "store.json").is_file():
-        sys.exit(f"bench/train.py: no frame store at {frames} (run `dvc repro extract` first, or pass --frames)")
+    frames, _ = resolve_stores(args, params, work, need_flow=False)
     arch = "basic_cnn"
     horovodrun = shutil.which("horovodrun", path=child_env()["PATH"])
     if horovodrun is None:
         sys.exit("bench/train.py: horovodrun not found next to this Python (run `make setup`)")
     print(f"[scaling] `horovodrun -np P -H localhost:P python -m stages.train {arch}`, {args.scaling_epochs} epochs, "
-          f"store {args.frames} ({json.loads((frames / 'store.json').read_text())['videos']} videos), {os.cpu_count()} CPU cores")  # fmt: skip
+          f"store {frames} ({json.loads((frames / 'store.json').read_text())['videos']} videos), {os.cpu_count()} CPU cores")  # fmt: skip
     rows = []
     for procs in (1, 2):
         root = work / f"scaling-np{procs}"
@@ -313,21 +377,26 @@ import hashlib, sys, time
 import keras, numpy as np, tensorflow as tf, yaml
 import models
 from actionrec import config, distributed
-from actionrec.training import make_reproducible
+from actionrec.training import make_reproducible, read_sampling
 arch, setting, warmup, steps, batch = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 if setting == "stage":
     make_reproducible(distributed.World(0, 1, 0))
 else:
     tf.config.experimental.enable_op_determinism()
 params = yaml.safe_load(open("params.yaml"))
-t, (w, h) = config.get(params, "frames.count"), config.get(params, "frames.size")
+kind = models.get(arch).INPUT
 arch_params = dict(config.get(params, f"architectures.{arch}"))
+sampling, size = read_sampling(params, arch, kind), arch_params["input_size"]
+t = 1 if kind == "frames" else sampling.clip_len
 keras.utils.set_random_seed(config.get(params, "seed"))
-model = models.build(arch, 10, models.InputSpec(t, h, w), arch_params)
+model = models.build(arch, 10, models.InputSpec(t, size, size, sampling.flow_stack), arch_params)
 model.compile(optimizer=keras.optimizers.Adam(float(arch_params["learning_rate"])), loss="sparse_categorical_crossentropy")
 rng = np.random.default_rng(0)
-shape = (batch, h, w, 3) if models.get(arch).INPUT == "frames" else (batch, t, h, w, 3)
-x, y = tf.constant(rng.integers(0, 256, shape).astype("float32")), tf.constant(rng.integers(0, 10, batch))
+pixels = lambda *shape: tf.constant(rng.integers(0, 256, shape).astype("float32"))
+x = pixels(batch, size, size, 3) if kind == "frames" else pixels(batch, t, size, size, 3)
+if sampling.flow_stack:
+    x = {"rgb": x, "flow": pixels(batch, sampling.flow_stack, size, size, 2)}
+y = tf.constant(rng.integers(0, 10, batch))
 for _ in range(warmup):
     model.train_on_batch(x, y)
 start = time.perf_counter()
@@ -345,7 +414,7 @@ def bench_reproducible(args, params: dict, work: Path) -> list[str]:
     batch = args.batch_size or config.positive_int(params, "train.batch_size")
     settings = ("ops-only", "stage")  # op determinism alone; make_reproducible (plus one op at a time)
     print(f"[reproducible] {args.steps} train steps on one in-memory batch of {batch} after {args.warmup_steps} warm-up "
-          f"steps, each setting twice in fresh processes, alternating; frames.count/size of params.yaml")  # fmt: skip
+          f"steps, each setting twice in fresh processes, alternating; input_size and sampling of params.yaml")  # fmt: skip
     write_params(work / "reproducible", params)
     rows, goals = [], []
     for arch in REPRODUCIBLE_ARCHS:
@@ -373,7 +442,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s timings, 250/1000 videos, fewer epochs")
-    parser.add_argument("--frames", default="data/frames", help="frame store read by the input and scaling parts (relative: to the repository root)")
+    parser.add_argument("--frames", default="data/frames", help="frame store read by the input and scaling parts (relative: to the "
+                        "repository root; missing: a temporary synthetic one is built)")
+    parser.add_argument("--flow", default="data/flow", help="flow store for two-stream models in the input part (missing: built from the frame store)")
+    parser.add_argument("--archs", nargs="+", default=list(ARCHS), help=f"input part: architectures (default {' '.join(ARCHS)})")
     parser.add_argument("--batch-size", type=int, default=None, help="input part (default: train.batch_size)")
     parser.add_argument("--seconds", type=float, default=None, help="input part: seconds per measurement (default 10, quick 3)")
     parser.add_argument("--warmup-batches", type=int, default=20)
@@ -396,7 +468,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPU cores, 1-minute load average {load:.2f} at start (other jobs share the machine when > 0)")
     try:
         if "input" in args.parts:
-            goals += bench_input(args, params)
+            goals += bench_input(args, params, work)
         if "memory" in args.parts:
             goals += bench_memory(args, params, work)
         if "scaling" in args.parts:

@@ -323,3 +323,14 @@ def test_bad_augmentation_params_name_the_key(params, key):
 
 def test_zero_motion_code_is_exact():
     assert flowcodes.quantize(np.zeros(3, np.float32), 8.0).tolist() == [128, 128, 128]
+
+
+@pytest.mark.parametrize("cut", [3, 20, -5])  # inside the magic, inside the offsets, the last image
+def test_a_cut_off_pack_fails_naming_its_file(store, tmp_path, cut):
+    rows = [dict(r) for r in read_manifest(store / "frames")[:1]]
+    data = (store / "frames" / rows[0]["frames"]).read_bytes()
+    write_bytes(tmp_path / rows[0]["frames"], data[:cut])
+    ds = make_dataset(Source(tmp_path, rows), clip(), input_size=24, batch_size=1, training=True, seed=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="frame pack") as err:
+        next(iter(ds))
+    assert str(tmp_path / rows[0]["frames"]) in str(err.value) and "dvc repro extract" in str(err.value)
