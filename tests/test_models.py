@@ -173,7 +173,7 @@ def test_two_stream_stacks_flow_steps_as_channels():
 def test_min_frames():
     for name in ("basic_cnn", "vgg", "mobilenet", "mobilenet_finetuned", "efficientnet"):
         assert models.get(name).min_frames({}) == 1
-    assert two_stream.min_frames({}) == 2
+    assert two_stream.min_frames({}) == 1  # its flow stack is flow.stack fields, not the clip's
     assert conv3d.min_frames({}) == 4 and conv3d.min_frames({"blocks": 4}) == 8
     # At exactly min_frames, the temporal pools bring time down to one step, not below.
     model = models.build("conv3d", CLASSES, InputSpec(4, 32, 32), {})
