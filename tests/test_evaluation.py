@@ -16,6 +16,7 @@ from actionrec.errors import DataError, ParamError, PipelineError
 from actionrec.evaluation import Predictions
 from actionrec.io import write_json
 from conftest import REPO, make_dataset, save_tiny_model
+from tiny import FLOW, SAMPLING, STORE, TINY
 
 CLASSES = ["Rising", "Falling", "Triangle"]
 VIDEOS = ["Rising/v_Rising_g01_c01.avi", "Falling/v_Falling_g01_c01.avi", "Triangle/v_Triangle_g01_c01.avi", "Rising/v_Rising_g02_c01.avi"]
@@ -116,18 +117,6 @@ def test_ensemble_member_not_evaluated_names_the_stage(workdir):
 
 # --- scoring a trained model on the frame store ------------------------------------------------
 
-STORE = {"short_side": 32, "fps": None, "quality": 90}
-FLOW = {"method": "farneback", "bound": 8.0, "quality": 90}
-SAMPLING = {
-    "basic_cnn": {"segments": 3},
-    "cnn_lstm": {"clip_len": 4, "frame_interval": 2},
-    "two_stream": {"clip_len": 4, "frame_interval": 2, "flow_stack": 3},
-}
-TINY = {
-    "basic_cnn": {"filters": 4, "blocks": 2},
-    "cnn_lstm": {"filters": 4, "blocks": 2, "features": 8, "lstm_units": 8},
-    "two_stream": {"filters": 4, "blocks": 2},
-}
 EVALUATE = {"batch_videos": 4, "clips": 2, "crops": 3, "latency_repeats": 1}
 
 

@@ -91,7 +91,6 @@ def test_repro_data_stages_then_noop_then_partial(project):
     assert store["short_side"] == 32 and store["videos"] > 0 and store["frames"] >= 8 * store["videos"]
     assert json.loads((project / "data/frames/skipped.json").read_text()) == []
     row = read_manifest(project / "data/frames")[0]
-    first = project / "data/frames" / row["frames"]
     assert load_frames(project / "data/frames", row).shape == (row["num_frames"], 32, 43, 3)  # every frame, 4:3 kept
     flow = unpack_flow((project / "data/flow" / row["frames"]).read_bytes())
     assert flow.shape == (row["num_frames"] - 1, 32, 43, 2) and flow.dtype == np.uint8

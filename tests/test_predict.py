@@ -23,22 +23,11 @@ from actionrec.io import write_json
 from actionrec.sampling import Sampling
 from actionrec.video import UnreadableVideo
 from conftest import REPO, save_tiny_model, single_video_dataset, write_video
+from tiny import FLOW, SAMPLING, STORE, TINY
 
 CLASSES = ["Alpha", "Beta", "Gamma"]
-STORE = {"short_side": 32, "fps": None, "quality": 90}  # 64x48 videos are stored at 43x32
-FLOW = {"method": "farneback", "bound": 8.0, "quality": 90}
 SIZE = 24  # input_size: a 24x24 crop of the 43x32 frames
 N = 16  # frames of the test video
-SAMPLING = {
-    "basic_cnn": {"segments": 3},
-    "cnn_lstm": {"clip_len": 4, "frame_interval": 2},
-    "two_stream": {"clip_len": 4, "frame_interval": 2, "flow_stack": 3},
-}
-TINY = {
-    "basic_cnn": {"filters": 4, "blocks": 2},
-    "cnn_lstm": {"filters": 4, "blocks": 2, "features": 8, "lstm_units": 8},
-    "two_stream": {"filters": 4, "blocks": 2},
-}
 
 
 def save_trained(models_dir: Path, arch: str):

@@ -12,3 +12,19 @@ def shrink_inputs(params: dict, short_side: int = 32) -> dict:
         if "clip_len" in settings["sampling"]:
             settings["sampling"] = {"clip_len": 4, "frame_interval": 2}
     return params
+
+
+# Tiny trained models written by hand (conftest.save_tiny_model): the store and flow settings
+# their classes.json records, and one model of each input kind.
+STORE = {"short_side": 32, "fps": None, "quality": 90}  # 64x48 videos are stored at 43x32
+FLOW = {"method": "farneback", "bound": 8.0, "quality": 90}
+SAMPLING = {
+    "basic_cnn": {"segments": 3},
+    "cnn_lstm": {"clip_len": 4, "frame_interval": 2},
+    "two_stream": {"clip_len": 4, "frame_interval": 2, "flow_stack": 3},
+}
+TINY = {
+    "basic_cnn": {"filters": 4, "blocks": 2},
+    "cnn_lstm": {"filters": 4, "blocks": 2, "features": 8, "lstm_units": 8},
+    "two_stream": {"filters": 4, "blocks": 2},
+}
