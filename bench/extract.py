@@ -140,15 +140,15 @@ def pool_startup(workers: int) -> None:
 
 
 def decode_threads(raw: Path, rels: list[str]) -> dict[str, float]:
-    """CPU us per frame of decode-only as the stage opens videos, and with one FFmpeg thread.
+    """CPU us per frame of decode-only with FFmpeg's default threads and with one (the stage's workers).
 
-    ``cv2.setNumThreads(1)`` (the stage's worker initializer) does not reach FFmpeg's decoder: a
-    ``VideoCapture`` still decodes with one thread per core (``CAP_PROP_N_THREADS``) unless told.
+    ``cv2.setNumThreads(1)`` does not reach FFmpeg's decoder: a ``VideoCapture`` decodes with one
+    thread per core (``CAP_PROP_N_THREADS``) unless told, so the stage's workers ask for one.
     """
     out = {}
     for name, opener in (
-        (f"as the stage opens it (CAP_PROP_N_THREADS {threads_of(raw / rels[0])})", lambda p: cv2.VideoCapture(str(p))),
-        ("CAP_PROP_N_THREADS 1", lambda p: cv2.VideoCapture(str(p), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, 1])),
+        (f"FFmpeg's default (CAP_PROP_N_THREADS {threads_of(raw / rels[0])})", lambda p: cv2.VideoCapture(str(p))),
+        ("CAP_PROP_N_THREADS 1 (the stage's workers)", lambda p: cv2.VideoCapture(str(p), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, 1])),
     ):
         frames, start = 0, time.process_time()
         for rel in rels:
