@@ -88,6 +88,11 @@ def broadcast_variables(variables) -> None:
             v.assign(hvd.broadcast(v.value, root_rank=0))
 
 
+def broadcast_object(obj, name: str):
+    """Rank 0's picklable ``obj`` on every rank: what only rank 0 read (a checkpoint on local disk)."""
+    return hvd.broadcast_object(obj, root_rank=0, name=name) if _active() else obj
+
+
 def allreduce_mean(values: dict[str, float], weight: float = 1.0) -> dict[str, float]:
     """Weighted mean of scalar metrics over ranks (weight: e.g. the samples this rank saw)."""
     if not _active() or not values:
@@ -121,19 +126,32 @@ class DistributedModel(keras.Model):
 
     Built as ``DistributedModel(inputs=m.inputs, outputs=m.outputs)``: it shares ``m``'s layers
     and weights, so ``m`` itself (plain functional, no custom class) is what gets saved.
+
+    ``compile(jit_compile=True)`` compiles the forward and backward pass with XLA, not the whole
+    step as Keras would: ``HorovodAllreduce`` has no XLA kernel (horovod#2590), so the allreduce
+    and the optimizer update run outside the compiled function.
     """
 
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    def compile(self, *args, jit_compile: bool = False, **kwargs):
+        super().compile(*args, jit_compile=False, **kwargs)
+        self.xla = bool(jit_compile)
+        self._gradients = tf.function(self._forward_backward, jit_compile=True) if self.xla else self._forward_backward
+
+    def _forward_backward(self, x, y, sample_weight):
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-            scaled_loss = self.optimizer.scale_loss(loss)  # mixed precision loss scaling (no-op otherwise)
-        variables = self.trainable_variables
-        grads = tape.gradient(scaled_loss, variables)
+            scaled_loss = self.optimizer.scale_loss(loss)  # mixed float16 loss scaling (no-op otherwise)
+        return loss, y_pred, tape.gradient(scaled_loss, self.trainable_variables)
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        loss, y_pred, grads = self._gradients(x, y, sample_weight)
         if _active():
+            # Still scaled under float16: an overflow on any rank makes the average inf on every
+            # rank, so the LossScaleOptimizer skips the step and lowers its scale on all of them.
             grads = [g if g is None else hvd.allreduce(g, op=hvd.Average) for g in grads]
-        self.optimizer.apply(grads, variables)
+        self.optimizer.apply(grads, self.trainable_variables)
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(loss)
@@ -142,20 +160,63 @@ class DistributedModel(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-class AverageStatisticsOverRanks(keras.callbacks.Callback):
-    """Average the non-trainable float variables (batch norm moving statistics) over ranks.
+def layers_of(model) -> list:
+    """Every layer inside ``model``: nested models (backbones) and wrapped layers (TimeDistributed) included."""
+    found, stack = [], list(model.layers)
+    while stack:
+        layer = stack.pop(0)
+        found.append(layer)
+        stack += list(getattr(layer, "layers", []))
+        if isinstance(getattr(layer, "layer", None), keras.layers.Layer):
+            stack.append(layer.layer)
+    return found
 
-    Gradient averaging keeps the trainable weights identical, but every rank updates its moving
-    statistics from its own batches. Averaging them before each validation pass (and at the end)
-    gives every rank, and the saved model, the statistics of all the data seen.
+
+def moving_statistics(model) -> list:
+    """The moving means and variances of the batch-norm layers that train (a frozen one never updates them)."""
+    return [v for layer in layers_of(model) if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+            for v in (layer.moving_mean, layer.moving_variance)]  # fmt: skip
+
+
+class DropoutSeedsPerRank(keras.callbacks.Callback):
+    """Sets every random layer's seed state from (seed, rank, epoch, layer) at the start of each epoch.
+
+    The same global seed on every rank would draw the same dropout masks on every rank, which
+    wastes the extra processes' regularisation. Setting the states per epoch also makes the masks
+    independent of what a checkpoint holds: a resumed run, on any rank, draws what the
+    uninterrupted one drew.
     """
 
+    def __init__(self, seed: int, rank: int):
+        super().__init__()
+        self.seed, self.rank = seed, rank
+
+    def on_epoch_begin(self, epoch, logs=None):
+        states = [v for v in self.model.variables if v.name == "seed_generator_state"]
+        for i, state in enumerate(states):
+            first = np.random.SeedSequence([self.seed, self.rank, epoch, i]).generate_state(1)[0]
+            state.assign(np.array([first, 0], dtype=state.dtype))
+
+
+class AverageStatisticsOverRanks(keras.callbacks.Callback):
+    """Average the batch-norm moving statistics over ranks before each validation pass and at the end.
+
+    Gradient averaging keeps the trainable weights identical, but every rank updates its moving
+    statistics from its own batches; averaged, every rank (and the saved model) holds the
+    statistics of all the data seen. Only the statistics that change travel (one grouped
+    allreduce), not every non-trainable variable: a frozen backbone has millions. The variance is
+    the mean of the ranks' variances, as in PySlowFast.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.statistics = moving_statistics(self.model)
+
     def _average(self):
-        if not _active():
+        if not _active() or not self.statistics:
             return
-        for i, v in enumerate(self.model.non_trainable_variables):
-            if v.dtype in ("float16", "bfloat16", "float32", "float64"):
-                v.assign(hvd.allreduce(v.value, op=hvd.Average, name=f"moving_statistic_{i}"))
+        averaged = hvd.grouped_allreduce([v.value for v in self.statistics], op=hvd.Average, name="moving_statistics")
+        for v, value in zip(self.statistics, averaged):
+            v.assign(value)
 
     def on_test_begin(self, logs=None):
         self._average()

@@ -222,13 +222,16 @@ def examples_per_video(sampling: Sampling, clips: int, crops: int) -> int:
 # --- datasets -----------------------------------------------------------------------------------
 
 
-def epoch_order(n: int, seed: int, first_epoch: int = 0) -> tf.data.Dataset:
-    """Indices 0..n-1, reshuffled for every epoch from ``(seed, epoch)``; starts at ``first_epoch``."""
-    return tf.data.Dataset.range(first_epoch, 2**31).flat_map(
-        lambda epoch: tf.data.Dataset.from_tensor_slices(
-            tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
-        )
-    )
+def epoch_order(n: int, seed: int, first_epoch: int = 0, videos: int | None = None) -> tf.data.Dataset:
+    """``(position, index)`` pairs: each epoch is a permutation of 0..n-1 drawn from ``(seed, epoch)``,
+    cut to its first ``videos``; position ``epoch * n + i`` seeds the i-th element's random draws."""
+    videos = n if videos is None else videos
+
+    def epoch(e):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), e]))
+        return tf.data.Dataset.from_tensor_slices((e * n + tf.range(videos, dtype=tf.int64), order[:videos]))
+
+    return tf.data.Dataset.range(first_epoch, 2**31).flat_map(epoch)
 
 
 class _Columns:
@@ -282,13 +285,16 @@ def make_dataset(
     seed: int,
     augment: Augment | None = None,
     first_epoch: int = 0,
+    steps_per_epoch: int | None = None,
     parallel: int | None = None,
 ) -> tf.data.Dataset:
     """Batches of model examples: frames for frame models (K per video), clips for clip models.
 
-    Training streams are infinite (epochs come from ``steps_per_epoch``) and redraw frames and
-    crops for every element; evaluation streams (validation) are one pass in manifest order
-    over each video's single centre view.
+    Training streams are infinite and redraw frames and crops for every element. Every epoch is
+    exactly ``steps_per_epoch`` batches of its own videos (default: as many whole batches as the
+    epoch's examples fill), so Keras epoch e is data epoch e whether or not the batch divides
+    the examples, and a run resumed at ``first_epoch`` repeats the uninterrupted one. Evaluation
+    streams (validation) are one pass in manifest order over each video's single centre view.
     """
     parallel = parallel or AUTOTUNE
     if not training:
@@ -298,20 +304,26 @@ def make_dataset(
     cols = _Columns(source, sampling, input_size)
     aug = augment or Augment(flip=False)
     n = len(source.rows)
+    per_video = sampling.segments if sampling.kind == "frames" else 1
+    steps = n * per_video // batch_size if steps_per_epoch is None else steps_per_epoch
+    per_epoch = steps * batch_size
+    if not 0 < per_epoch <= n * per_video:
+        raise DataError(f"{steps} steps of {batch_size} need {per_epoch} examples per epoch; {n} videos give {n * per_video}")
 
     def load(position, index):
         element_seed = tf.stack([tf.cast(seed, tf.int64), position])
         rgb, flow = train_example(*cols.read(index), sampling, aug, input_size, element_seed)
         label = cols.labels[index]
         if sampling.kind == "frames":
-            return rgb, tf.repeat(label, sampling.segments)
+            # Each frame's place in its epoch, so that the last video's surplus frames can be dropped.
+            slots = (position % n) * per_video + tf.range(per_video, dtype=tf.int64)
+            return rgb, tf.repeat(label, per_video), slots
         return _model_input(sampling, rgb, flow), label
 
-    # Positions count from the start of epoch 0, so a resumed stream draws the same examples.
-    ds = epoch_order(n, seed, first_epoch).enumerate(start=first_epoch * n)
+    ds = epoch_order(n, seed, first_epoch, videos=-(-per_epoch // per_video))
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
     if sampling.kind == "frames":
-        ds = ds.unbatch()  # K frames per video, each an example
+        ds = ds.unbatch().filter(lambda x, y, slot: slot < per_epoch).map(lambda x, y, slot: (x, y))
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 

@@ -39,7 +39,7 @@ class Settings:
     patience: int
     val_groups: int
     seed: int
-    mixed_precision: bool
+    precision: str  # a Keras dtype policy: float32, mixed_float16 or mixed_bfloat16
     xla: bool
     learning_rate: float
 
@@ -51,6 +51,29 @@ def _auto(params: dict, key: str, gpu: bool) -> bool:
     if not isinstance(value, bool):
         raise ParamError(key, value, "auto, true or false")
     return value
+
+
+PRECISIONS = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16", False: "float32"}
+
+
+def bfloat16_gpu() -> bool:
+    """True when the first GPU computes in bfloat16 natively (NVIDIA compute capability 8.0, Ampere, or later)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+    return tuple(details.get("compute_capability") or (0, 0)) >= (8, 0)
+
+
+def read_precision(params: dict, gpu: bool) -> str:
+    """``train.mixed_precision``: auto picks bfloat16 (no loss scaling) where the GPU has it, float16
+    (with dynamic loss scaling) on older GPUs, and float32 on CPU."""
+    value = config.get(params, "train.mixed_precision")
+    if value == "auto":
+        if not gpu:
+            return "float32"
+        return "mixed_bfloat16" if bfloat16_gpu() else "mixed_float16"
+    if isinstance(value, str) and value in PRECISIONS or value is False:
+        return PRECISIONS[value]
+    raise ParamError("train.mixed_precision", value, "auto, float16, bfloat16 or false")
 
 
 def _epochs(params: dict, arch: str) -> int:
@@ -72,7 +95,7 @@ def read_settings(params: dict, arch: str) -> Settings:
         patience=config.positive_int(params, "train.patience"),
         val_groups=config.positive_int(params, "train.val_groups"),
         seed=config.get(params, "seed"),
-        mixed_precision=_auto(params, "train.mixed_precision", gpu),
+        precision=read_precision(params, gpu),
         xla=_auto(params, "train.xla", gpu),
         learning_rate=float(lr),
     )
@@ -255,29 +278,37 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
 
     keras.utils.set_random_seed(settings.seed)
     make_reproducible(world)
-    if settings.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy(settings.precision)
     classes = store["classes"]
     model = models.build(arch, len(classes), spec, arch_params)
     trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
     # Linear scaling rule: the global batch grows with the number of processes.
-    optimizer = keras.optimizers.Adam(settings.learning_rate * world.size)
-    trainer.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=settings.xla)
+    trainer.compile(optimizer=keras.optimizers.Adam(settings.learning_rate * world.size), loss="sparse_categorical_crossentropy",
+                    metrics=["accuracy"], jit_compile=settings.xla)  # fmt: skip
+    # Under mixed_float16 compile() wrapped the optimizer in a LossScaleOptimizer, whose loss scale
+    # is state too: trainer.optimizer (the wrapper) is what is saved and restored.
+    optimizer = trainer.optimizer
 
     # Which machines run the ranks does not change the result: a job resubmitted on other nodes resumes.
     shared = {k: v for k, v in config.get(params, "train").items() if k != "hosts"}
     key = config_hash(arch, arch_params, shared, sampling.as_dict(), store, settings.seed, file_digest(FRAMES / "manifest.csv"))
     ckpt_dir = CHECKPOINTS / arch / key
-    state, best_weights = None, None
-    resume_from = latest(ckpt_dir)
-    if resume_from is not None:
-        state = json.loads((resume_from / "state.json").read_text())
+    # Rank 0 alone writes checkpoints, so rank 0 alone reads them: the others get the state by
+    # broadcast and need no shared storage.
+    resume_from = latest(ckpt_dir) if world.is_chief else None
+    state = json.loads((resume_from / "state.json").read_text()) if resume_from else None
+    state = distributed.broadcast_object(state, "checkpoint_state")
+    best_weights = None
+    if state:
         optimizer.build(trainer.trainable_variables)
-        _assign(trainer.variables, resume_from / "variables.npz")
-        _assign(optimizer.variables, resume_from / "optimizer.npz")
-        if (resume_from / "best.npz").is_file():
-            best_npz = np.load(resume_from / "best.npz")
-            best_weights = [best_npz[n] for n in best_npz.files]
+        if world.is_chief:
+            _assign(trainer.variables, resume_from / "variables.npz")
+            _assign(optimizer.variables, resume_from / "optimizer.npz")
+            if (resume_from / "best.npz").is_file():
+                with np.load(resume_from / "best.npz") as best_npz:
+                    best_weights = [best_npz[n] for n in best_npz.files]
+        distributed.broadcast_variables(optimizer.variables)
+        best_weights = distributed.broadcast_object(best_weights, "checkpoint_best_weights")
     distributed.broadcast_variables(trainer.variables)
     first_epoch = state["epoch"] if state else 0
     if world.is_chief:
@@ -288,7 +319,7 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
             print(f"train {arch}: {short} videos shorter than one example ({sampling.as_dict()}) loop or repeat frames")
 
     train_ds = make_dataset(source(my_train), sampling, input_size=size, batch_size=settings.batch_size, training=True,
-                            seed=settings.seed + world.rank, augment=augment, first_epoch=first_epoch)  # fmt: skip
+                            seed=settings.seed + world.rank, augment=augment, first_epoch=first_epoch, steps_per_epoch=steps)  # fmt: skip
     val_ds = make_dataset(source(my_val), sampling, input_size=size, batch_size=settings.batch_size, training=False,
                           seed=settings.seed)  # fmt: skip
     val_samples = len(my_val) * per_video
@@ -296,7 +327,8 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     early = ResumableEarlyStopping(state, best_weights, monitor="val_loss", patience=settings.patience, restore_best_weights=True)
     checkpoint = Checkpoint(ckpt_dir, early, world.is_chief)
     checkpoint.history = list(state["history"]) if state else []
-    callbacks: list = [distributed.AverageStatisticsOverRanks(), distributed.AverageMetricsOverRanks(val_samples), early, checkpoint]
+    callbacks: list = [distributed.AverageStatisticsOverRanks(), distributed.AverageMetricsOverRanks(val_samples),
+                       distributed.DropoutSeedsPerRank(settings.seed, world.rank), early, checkpoint]  # fmt: skip
     live = None
     if world.is_chief:
         from dvclive import Live
@@ -311,9 +343,16 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
                     steps_per_epoch=steps, callbacks=callbacks, verbose=2 if world.is_chief else 0)  # fmt: skip
     elif best_weights is not None:
         model.set_weights(best_weights)
-    in_sync = distributed.ranks_in_sync(model.variables)
+    in_sync = distributed.ranks_in_sync(model.weights + optimizer.variables)
     if not in_sync:
-        raise RuntimeError(f"train {arch}: the {world.size} horovod ranks ended with different weights")
+        raise RuntimeError(f"train {arch}: the {world.size} horovod ranks ended with different weights or optimizer state")
+    if settings.precision != "float32":
+        # Saved in float32 (the variables already are): evaluation and prediction run on any
+        # device, a CPU included, where some float16 kernels (MaxPool3D) do not exist.
+        keras.mixed_precision.set_global_policy("float32")
+        trained = model.get_weights()
+        model = models.build(arch, len(classes), spec, arch_params)
+        model.set_weights(trained)
     history = checkpoint.history
     best = min(history, key=lambda r: r["val_loss"])
     summary = {
@@ -321,7 +360,7 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         "epochs_run": len(history), "best_epoch": best["epoch"], "val_loss": best["val_loss"],
         "val_accuracy": best["val_accuracy"], "train_accuracy": best["accuracy"],
         "train_seconds": round(sum(r["seconds"] for r in history), 1), "processes": world.size,
-        "ranks_in_sync": in_sync, "videos_shorter_than_example": short,
+        "ranks_in_sync": in_sync, "videos_shorter_than_example": short, "precision": settings.precision, "xla": settings.xla,
     }  # fmt: skip
     if world.is_chief:
         out = MODELS_DIR / arch

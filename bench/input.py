@@ -110,7 +110,7 @@ def decode_only(source, sampling, batch: int, seed: int, tf, decode: bool):
             out.append(jpegs(_images(tf.io.read_file(flows[index]), _flow_images(fields)), 1))
         return tuple(out)
 
-    ds = epoch_order(n, seed).enumerate().map(load, num_parallel_calls=1, deterministic=True)
+    ds = epoch_order(n, seed).map(load, num_parallel_calls=1, deterministic=True)
     if sampling.kind == "frames":
         ds = ds.unbatch()
     return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

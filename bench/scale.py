@@ -93,7 +93,10 @@ def batch_for(arch: str, spec: models.InputSpec, batch: int, classes: int):
 
 
 def examples_per_second(arch: str, params: dict, spec, batch: int, steps: int, mixed: bool, classes: int = 101) -> float:
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    from actionrec.training import bfloat16_gpu
+
+    # The policy train.mixed_precision: auto picks on this GPU.
+    keras.mixed_precision.set_global_policy(("mixed_bfloat16" if bfloat16_gpu() else "mixed_float16") if mixed else "float32")
     keras.utils.set_random_seed(0)
     model = models.build(arch, classes, spec, model_params(params, arch))
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy")

@@ -235,11 +235,15 @@ def test_same_seed_same_stream_whatever_the_parallelism(store):
 
 def test_every_epoch_is_a_full_permutation_and_resume_continues_exactly(store):
     n = 10
-    order = [int(i) for i in epoch_order(n, seed=3).take(3 * n)]
+    pairs = [(int(p), int(i)) for p, i in epoch_order(n, seed=3).take(3 * n)]
+    assert [p for p, _ in pairs] == list(range(3 * n))  # positions count from the start of epoch 0
+    order = [i for _, i in pairs]
     epochs = [order[k * n : (k + 1) * n] for k in range(3)]
     assert all(sorted(e) == list(range(n)) for e in epochs)
     assert epochs[0] != epochs[1]  # reshuffled every epoch
-    assert [int(i) for i in epoch_order(n, seed=3, first_epoch=1).take(2 * n)] == order[n:]
+    assert [(int(p), int(i)) for p, i in epoch_order(n, seed=3, first_epoch=1).take(2 * n)] == pairs[n:]
+    cut = [(int(p), int(i)) for p, i in epoch_order(n, seed=3, videos=4).take(8)]
+    assert cut == pairs[:4] + pairs[n : n + 4]  # each epoch's first videos, at the uncut positions
 
     src = source(store)
     videos = len(src.rows)
@@ -252,6 +256,29 @@ def test_every_epoch_is_a_full_permutation_and_resume_continues_exactly(store):
     for (xa, ya), (xb, yb) in zip(full[steps:], resume):  # same videos, frames and augmentations
         np.testing.assert_array_equal(ya, yb)
         np.testing.assert_array_equal(xa, xb)
+
+
+@pytest.mark.parametrize("kind", ["frames", "clip"])
+def test_epochs_stay_aligned_with_steps_when_the_batch_does_not_divide_them(store, kind):
+    """Keras runs steps_per_epoch batches per epoch: the stream must start every epoch afresh, or a
+    run resumed at epoch 1 reads other examples than the uninterrupted run's second epoch."""
+    src = source(store)
+    sampling = Sampling("frames", segments=3) if kind == "frames" else clip()
+    per_epoch = len(src.rows) * (3 if kind == "frames" else 1)
+    batch = 5
+    assert per_epoch % batch  # 72 frames or 24 clips: a remainder every epoch
+    steps = per_epoch // batch
+    kw = dict(input_size=24, batch_size=batch, training=True, seed=1, augment=Augment(scales=(1.0, 0.875)))
+    full = take(make_dataset(src, sampling, **kw), 2 * steps)
+    resume = take(make_dataset(src, sampling, first_epoch=1, **kw), steps)
+    for a, b in zip(full[steps:], resume, strict=True):
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[0], b[0])
+    short = take(make_dataset(src, sampling, steps_per_epoch=2, first_epoch=1, **kw), 2)
+    for a, b in zip(short, resume[:2], strict=True):  # fewer steps: the epoch's first batches, the same ones
+        np.testing.assert_array_equal(a[0], b[0])
+    with pytest.raises(DataError, match=f"need {(steps + 1) * batch} examples per epoch"):
+        make_dataset(src, sampling, steps_per_epoch=steps + 1, **kw)
 
 
 def test_validation_stream_is_each_videos_centre_view_in_order(store):

@@ -162,11 +162,13 @@ def test_folder_source_with_broken_videos_skips_and_lists_them(project, tmp_path
     assert json.loads((repo / "data/frames/store.json").read_text())["skipped"] == len(broken)
 
 
-def test_train_stage_with_two_horovod_processes_through_dvc(project):
-    edit_params(project, lambda p: {**p, "train": {**p["train"], "processes": 2, "hosts": "localhost:2"}})
+def test_train_stage_with_two_horovod_processes_and_xla_through_dvc(project):
+    """XLA forced on CPU (`auto` turns it on only with a GPU): the gradient allreduce must stay
+    outside the compiled function, which has no HorovodAllreduce kernel."""
+    edit_params(project, lambda p: {**p, "train": {**p["train"], "processes": 2, "hosts": "localhost:2", "xla": True}})
     try:
         assert "train@basic_cnn" in stages_run(dvc(project, "repro", "train@basic_cnn"))
         summary = json.loads((project / "metrics/train/basic_cnn.json").read_text())
-        assert summary["processes"] == 2 and summary["ranks_in_sync"] is True
+        assert summary["processes"] == 2 and summary["ranks_in_sync"] is True and summary["xla"] is True
     finally:
-        edit_params(project, lambda p: {**p, "train": {**p["train"], "processes": 1, "hosts": "localhost:1"}})
+        edit_params(project, lambda p: {**p, "train": {**p["train"], "processes": 1, "hosts": "localhost:1", "xla": "auto"}})

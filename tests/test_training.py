@@ -103,37 +103,51 @@ def saved_weights(root: Path, arch: str) -> list[np.ndarray]:
     return keras.saving.load_model(root / f"data/models/{arch}/model.keras", safe_mode=True).get_weights()
 
 
-def test_killed_run_resumes_after_its_last_epoch_with_the_same_result(project, tmp_path):
-    set_params(project, lambda p: p["architectures"]["conv3d"].update(epochs=4))
+# Forced on CPU: `auto` would turn mixed precision on only with a GPU. float16 with the frame model:
+# TensorFlow has no float16 MaxPool3D kernel on CPU. Batch 6 divides neither 160 frames nor 40 clips.
+@pytest.mark.parametrize("arch, precision", [("conv3d", False), ("basic_cnn", "float16"), ("conv3d", "bfloat16")])
+def test_killed_run_resumes_after_its_last_epoch_with_the_same_result(project, tmp_path, arch, precision):
+    def change(p):
+        p["architectures"][arch].update(epochs=4)
+        p["train"].update(batch_size=6, mixed_precision=precision)
+
+    set_params(project, change)
     reference = tmp_path / "reference"
     shutil.copytree(project, reference, symlinks=True)
-    run(reference, sys.executable, "-m", "stages.train", "conv3d")
-    expected = json.loads((reference / "data/models/conv3d/history.json").read_text())
+    run(reference, sys.executable, "-m", "stages.train", arch)
+    expected = json.loads((reference / f"data/models/{arch}/history.json").read_text())
 
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen([sys.executable, "-m", "stages.train", "conv3d"], cwd=project, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "stages.train", arch], cwd=project, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.time() + 300
-    while checkpoint_epoch(project, "conv3d") < 1 and proc.poll() is None and time.time() < deadline:
+    while checkpoint_epoch(project, arch) < 1 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = checkpoint_epoch(project, "conv3d")
+    done = checkpoint_epoch(project, arch)
     assert 1 <= done < 4, "the run should be killed after its first epoch and before the end"
-    assert not (project / "data/models/conv3d/model.keras").exists()
+    assert not (project / f"data/models/{arch}/model.keras").exists()
 
-    result = run(project, sys.executable, "-m", "stages.train", "conv3d")
+    result = run(project, sys.executable, "-m", "stages.train", arch)
     assert f"resuming after epoch {done}" in result.stdout
-    history = json.loads((project / "data/models/conv3d/history.json").read_text())
+    history = json.loads((project / f"data/models/{arch}/history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
-    # One process on CPU is bit-reproducible (make_reproducible) and the input stream is a function
-    # of (seed, epoch): the resumed run repeats the uninterrupted one exactly.
+    # One process on CPU is bit-reproducible (make_reproducible), the input stream is a function
+    # of (seed, epoch) and the loss scale is in the checkpoint: the resumed run repeats the
+    # uninterrupted one exactly.
     for got, want in zip(history, expected):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert got[key] == want[key], f"epoch {got['epoch']} {key}: {got[key]} resumed, {want[key]} uninterrupted"
-    for got, want in zip(saved_weights(project, "conv3d"), saved_weights(reference, "conv3d"), strict=True):
+    for got, want in zip(saved_weights(project, arch), saved_weights(reference, arch), strict=True):
         np.testing.assert_array_equal(got, want)
-    assert not (project / "data/checkpoints/conv3d").exists()  # removed once the model is saved
+    assert not (project / f"data/checkpoints/{arch}").exists()  # removed once the model is saved
+    summary = json.loads((project / f"metrics/train/{arch}.json").read_text())
+    assert summary["precision"] == {False: "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[precision]
+    import keras
+
+    saved = keras.saving.load_model(project / f"data/models/{arch}/model.keras", safe_mode=True)
+    assert saved.dtype_policy.name == "float32" and {w.dtype for w in saved.weights} == {"float32"}  # runs on any device
 
 
 # Trains one model a few steps on fixed tensors, set up as the train stage sets itself up, and saves its weights.
@@ -188,6 +202,9 @@ def test_a_checkpoint_of_other_params_is_never_reused(project):
         (lambda p: p["architectures"]["basic_cnn"].update(filtres=8), "'architectures.basic_cnn.filtres'"),
         (lambda p: p["architectures"]["basic_cnn"]["augment"].update(crop=0.01), "'architectures.basic_cnn.augment.crop'"),
         (lambda p: p["train"].update(val_groups=50), "'train.val_groups': 50"),
+        (lambda p: p["train"].update(mixed_precision=True), "'train.mixed_precision': True (expected auto, float16, bfloat16 or false)"),
+        (lambda p: p["train"].update(mixed_precision="fp16"), "'train.mixed_precision': 'fp16'"),
+        (lambda p: p["train"].update(xla="yes"), "'train.xla': 'yes'"),
     ],
 )
 def test_bad_params_fail_naming_the_key(project, change, message):
@@ -256,3 +273,52 @@ def test_a_kill_between_the_checkpoint_renames_still_leaves_the_previous_epoch(t
     directory.mkdir()
     (directory / "state.json").write_text('{"epoch": 4}')
     assert latest(directory) == directory
+
+
+# Two ranks on different data, set up as the train stage sets them up: XLA on, dropout and batch norm.
+RANKS_SCRIPT = """
+import json, sys, keras, numpy as np, tensorflow as tf
+from actionrec import distributed
+world = distributed.init()
+keras.utils.set_random_seed(42)  # the same seed on every rank, as in the stage
+inputs = keras.Input((8,))
+h = keras.layers.BatchNormalization()(keras.layers.Dense(32)(inputs))
+h = keras.layers.Dropout(0.5, name="dropout")(h)
+trainer = distributed.DistributedModel(inputs=inputs, outputs=keras.layers.Dense(3, activation="softmax")(h))
+trainer.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", jit_compile=True)
+distributed.broadcast_variables(trainer.variables)
+rng = np.random.default_rng(world.rank)  # each rank its own shard
+x, y = rng.normal(world.rank, 1, (64, 8)).astype("float32"), rng.integers(0, 3, 64)
+callbacks = [distributed.AverageStatisticsOverRanks(), distributed.DropoutSeedsPerRank(42, world.rank)]
+trainer.fit(x, y, batch_size=16, epochs=2, shuffle=False, callbacks=callbacks, verbose=0)
+mask = (trainer.get_layer("dropout")(tf.ones((1, 256)), training=True).numpy() != 0).astype(int).tolist()
+gathered = distributed.hvd.allgather(tf.constant(mask), name="masks").numpy()
+in_sync = distributed.ranks_in_sync(trainer.weights + trainer.optimizer.variables)
+if world.rank == 0:
+    print(json.dumps({"in_sync": in_sync,
+                      "masks_differ": bool((gathered[0] != gathered[1]).any()),
+                      "statistics": len(distributed.moving_statistics(trainer))}))
+"""
+
+
+def test_ranks_draw_their_own_dropout_masks_and_stay_in_sync_under_xla(tmp_path):
+    result = run(tmp_path, "horovodrun", "-np", "2", "-H", "localhost:2", sys.executable, "-c", RANKS_SCRIPT)
+    line = next(line for line in result.stdout.splitlines() if '"in_sync"' in line)
+    report = json.loads(line[line.index("{"):])
+    # Weights, optimizer state and the averaged moving statistics are identical; the masks are not.
+    assert report == {"in_sync": True, "masks_differ": True, "statistics": 2}
+
+
+def test_only_the_moving_statistics_of_batch_norm_layers_that_train_are_averaged():
+    import keras
+
+    from actionrec.distributed import moving_statistics
+
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4), keras.layers.BatchNormalization(name="frozen")])
+    inner.get_layer("frozen").trainable = False
+    inputs = keras.Input((3, 4))
+    h = keras.layers.TimeDistributed(keras.layers.BatchNormalization(name="wrapped"))(inputs)
+    h = keras.layers.TimeDistributed(inner)(h)
+    model = keras.Model(inputs, keras.layers.BatchNormalization(name="top")(h))
+    names = sorted(v.path.split("/")[-2] + "/" + v.name for v in moving_statistics(model))
+    assert names == ["top/moving_mean", "top/moving_variance", "wrapped/moving_mean", "wrapped/moving_variance"]
