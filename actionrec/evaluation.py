@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,51 +24,12 @@ import models
 from actionrec import metrics, plots, synthetic
 from actionrec.errors import DataError, ParamError, PipelineError
 from actionrec.framestore import read_manifest, read_store
+from actionrec.inference import Predictions
 from actionrec.io import atomic_dir, write_json
 
 FRAMES, FLOW, MODELS_DIR = Path("data/frames"), Path("data/flow"), Path("data/models")
 PREDICTIONS, METRICS_DIR, PLOTS_DIR = Path("data/predictions"), Path("metrics/evaluate"), Path("plots/evaluate")
 TRAIN_METRICS = Path("metrics/train")
-
-
-@dataclass
-class Predictions:
-    """Video-level class probabilities of one architecture on the test split."""
-
-    videos: list[str]
-    labels: np.ndarray  # (videos,) int
-    probabilities: np.ndarray  # (videos, classes)
-    classes: list[str]
-
-    def write(self, path: Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["video", "label", *self.classes])
-            for video, label, row in zip(self.videos, self.labels, self.probabilities):
-                writer.writerow([video, int(label), *(f"{p:.6g}" for p in row)])
-        os.replace(tmp, path)
-
-    @classmethod
-    def read(cls, path: Path) -> "Predictions":
-        path = Path(path)
-        if not path.is_file():
-            raise PipelineError(f"{path}: predictions not found (run `dvc repro evaluate@{path.stem}`)")
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        if len(rows) < 2 or rows[0][:2] != ["video", "label"]:
-            raise DataError(f"{path}: not a predictions file (expected a header video,label,<classes> and one row per video)")
-        classes = rows[0][2:]
-        try:
-            labels = np.array([int(r[1]) for r in rows[1:]])
-            probs = np.array([[float(x) for x in r[2:]] for r in rows[1:]])
-        except (ValueError, IndexError) as error:
-            raise DataError(f"{path}: malformed row ({error})") from None
-        if probs.shape != (len(rows) - 1, len(classes)):
-            raise DataError(f"{path}: rows do not all have {len(classes)} probabilities")
-        return cls([r[0] for r in rows[1:]], labels, probs, classes)
 
 
 def evaluation_settings(params: dict) -> dict:
@@ -91,28 +50,16 @@ def test_rows(store: Path = FRAMES) -> list[dict]:
     return rows
 
 
-def class_kinds(classes: list[str]) -> dict[str, str] | None:
-    """Motion/appearance kind of each class, for the synthetic diagnostic set (None for other data)."""
-    return {c: synthetic.CLASSES[c] for c in classes} if set(classes) <= set(synthetic.CLASSES) else None
-
-
 def predict_test(trained, rows: list[dict], batch_videos: int, clips: int = 1, crops: int = 1) -> tuple[Predictions, float]:
     """Video probabilities (the mean over a video's test views: ``clips`` x ``crops``) and the
     per-example accuracy (frames for frame models, clips for clip models)."""
-    from actionrec.inputs import Source, video_dataset
+    from actionrec.inference import video_probabilities
+    from actionrec.inputs import Source
 
     source = Source(FRAMES, rows, FLOW if trained.sampling.flow_stack else None)
-    views = video_dataset(source, trained.sampling, input_size=trained.input_size, clips=clips, crops=crops)
-    probs, correct = [], []
-    for inputs, labels in views.batch(batch_videos).prefetch(1).as_numpy_iterator():
-        # (videos, examples, ...) -> one batch of examples for the model, then back per video.
-        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in inputs.items()} if isinstance(inputs, dict) else inputs.reshape(-1, *inputs.shape[2:])
-        out = np.asarray(trained.model.predict_on_batch(flat), np.float64)
-        out = out.reshape(len(labels), -1, out.shape[-1])
-        correct.append(out.argmax(-1) == labels[:, None])
-        probs.append(out.mean(axis=1))
-    predictions = Predictions([r["video"] for r in rows], np.array([r["label"] for r in rows]), np.concatenate(probs), trained.classes)
-    return predictions, float(np.concatenate([c.ravel() for c in correct]).mean())
+    probs, correct = video_probabilities(trained.model, source, trained.sampling, trained.input_size, batch_videos, clips, crops)
+    predictions = Predictions([r["video"] for r in rows], np.array([r["label"] for r in rows]), probs, trained.classes)
+    return predictions, float(correct.mean())
 
 
 def latency_per_video(trained, row: dict, repeats: int, clips: int = 1, crops: int = 1) -> float:
@@ -139,7 +86,7 @@ def score(arch: str, pred: Predictions, *, example_accuracy: float | None, param
         "auc_macro": summary["auc_macro"],
         "auc_micro": summary["auc_micro"],
     }
-    kinds = class_kinds(pred.classes)
+    kinds = synthetic.class_kinds(pred.classes)
     if kinds:
         for kind, value in metrics.accuracy_by_kind(pred.labels, predicted, pred.classes, kinds).items():
             headline[f"accuracy_{kind}"] = value
@@ -243,7 +190,7 @@ def ensemble_members(params: dict) -> tuple[list[str], str]:
 
 
 def build_ensemble(params: dict) -> dict:
-    """Combine the members' test predictions; weights = each member's validation accuracy.
+    """Combine the members' test predictions; weights = each member's video-level validation accuracy.
 
     Validation accuracy comes from training (held-out training groups), never from the test
     split the ensemble is scored on.
@@ -255,8 +202,16 @@ def build_ensemble(params: dict) -> dict:
             raise DataError(f"{PREDICTIONS / member}.csv: other videos or classes than {PREDICTIONS / members[0]}.csv (rerun evaluate)")
     trained = {m: _read_json(TRAIN_METRICS / f"{m}.json", f"train@{m}") for m in members}
     evaluated = {m: _read_json(METRICS_DIR / f"{m}.json", f"evaluate@{m}") for m in members}
-    weights = [float(trained[m]["val_accuracy"]) for m in members]
+    weights = [float(trained[m]["val_video_accuracy"]) for m in members]
     combined = models.get("ensemble").combine([p.probabilities for p in preds], method, weights)
+    # The same combination of the members' validation predictions: the ensemble's own validation
+    # score, comparable with every member's (model selection never looks at the test split).
+    val = [Predictions.read(MODELS_DIR / m / "val_predictions.csv") for m in members]
+    for member, p in zip(members[1:], val[1:]):
+        if p.videos != val[0].videos:
+            raise DataError(f"{MODELS_DIR / member}/val_predictions.csv: other validation videos than {members[0]}'s (retrain with one train.val_groups and seed)")
+    val_combined = models.get("ensemble").combine([p.probabilities for p in val], method, weights)
+    validation = metrics.video_accuracy(val[0].labels, val_combined, val[0].classes, synthetic.class_kinds(val[0].classes), prefix="val_")
     summary = {
         "members": members,
         "method": method,
@@ -264,6 +219,7 @@ def build_ensemble(params: dict) -> dict:
         "parameters": sum(int(trained[m]["parameters"]) for m in members),
         # Running the ensemble means running every member: its latency is the sum of theirs.
         "latency_ms": round(sum(float(evaluated[m]["latency_ms"]) for m in members), 3),
+        **validation,
     }
     with atomic_dir(ENSEMBLE_DIR) as tmp:
         Predictions(preds[0].videos, preds[0].labels, combined, preds[0].classes).write(tmp / "predictions.csv")

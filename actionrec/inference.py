@@ -9,7 +9,9 @@ encoder (:func:`actionrec.framestore.encode_video`) and the flow stage's
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +20,52 @@ import numpy as np
 import tensorflow as tf
 
 import models
-from actionrec.errors import PipelineError
+from actionrec.errors import DataError, PipelineError
 from actionrec.framestore import encode_video
-from actionrec.inputs import video_views
+from actionrec.inputs import video_dataset, video_views
 from actionrec.sampling import Sampling
 
 MODELS_DIR = Path("data/models")
+
+
+@dataclass
+class Predictions:
+    """Video-level class probabilities of one architecture on a split (test; validation for model selection)."""
+
+    videos: list[str]
+    labels: np.ndarray  # (videos,) int
+    probabilities: np.ndarray  # (videos, classes)
+    classes: list[str]
+
+    def write(self, path: Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["video", "label", *self.classes])
+            for video, label, row in zip(self.videos, self.labels, self.probabilities):
+                writer.writerow([video, int(label), *(f"{p:.6g}" for p in row)])
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: Path) -> "Predictions":
+        path = Path(path)
+        if not path.is_file():
+            raise PipelineError(f"{path}: predictions not found (run `dvc repro evaluate@{path.stem}`)")
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        if len(rows) < 2 or rows[0][:2] != ["video", "label"]:
+            raise DataError(f"{path}: not a predictions file (expected a header video,label,<classes> and one row per video)")
+        classes = rows[0][2:]
+        try:
+            labels = np.array([int(r[1]) for r in rows[1:]])
+            probs = np.array([[float(x) for x in r[2:]] for r in rows[1:]])
+        except (ValueError, IndexError) as error:
+            raise DataError(f"{path}: malformed row ({error})") from None
+        if probs.shape != (len(rows) - 1, len(classes)):
+            raise DataError(f"{path}: rows do not all have {len(classes)} probabilities")
+        return cls([r[0] for r in rows[1:]], labels, probs, classes)
 
 
 @dataclass
@@ -111,3 +153,21 @@ def top_k(trained: TrainedModel, probs: np.ndarray, k: int) -> list[tuple[str, f
     """The ``k`` most probable classes, best first, as (class name, probability)."""
     order = np.argsort(-probs, kind="stable")[:k]
     return [(trained.classes[i], float(probs[i])) for i in order]
+
+
+def video_probabilities(model, source, sampling, input_size: int, batch_videos: int, clips: int = 1, crops: int = 1):
+    """Each video's probabilities (the mean over its ``clips`` x ``crops`` views), per model output
+    (an array, or a list of them for a model with several outputs), and whether each view was right
+    (of the first output)."""
+    views = video_dataset(source, sampling, input_size=input_size, clips=clips, crops=crops)
+    probs, correct = [], []
+    for inputs, labels in views.batch(batch_videos).prefetch(1).as_numpy_iterator():
+        # (videos, examples, ...) -> one batch of examples for the model, then back per video.
+        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in inputs.items()} if isinstance(inputs, dict) else inputs.reshape(-1, *inputs.shape[2:])
+        outputs = model.predict_on_batch(flat)
+        outputs = [np.asarray(o, np.float64) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+        outputs = [o.reshape(len(labels), -1, o.shape[-1]) for o in outputs]
+        correct.append(outputs[0].argmax(-1) == labels[:, None])
+        probs.append([o.mean(axis=1) for o in outputs])
+    per_output = [np.concatenate(p) for p in zip(*probs)]
+    return (per_output if len(per_output) > 1 else per_output[0]), np.concatenate([c.ravel() for c in correct])

@@ -320,10 +320,16 @@ def make_dataset(
             return rgb, tf.repeat(label, per_video), slots
         return _model_input(sampling, rgb, flow), label
 
+    def in_epoch(x, y, slot):
+        return slot < per_epoch
+
+    def example(x, y, slot):
+        return x, y
+
     ds = epoch_order(n, seed, first_epoch, videos=-(-per_epoch // per_video))
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
     if sampling.kind == "frames":
-        ds = ds.unbatch().filter(lambda x, y, slot: slot < per_epoch).map(lambda x, y, slot: (x, y))
+        ds = ds.unbatch().filter(in_epoch).map(example)
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 

@@ -236,3 +236,12 @@ def latency_ms(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 7) -
         fn()
         times.append((time.perf_counter() - start) * 1000.0)
     return {"median": float(np.median(times)), "min": min(times), "max": max(times), "repeats": repeats}
+
+
+def video_accuracy(labels, probabilities, classes: Sequence[str], kinds: dict[str, str] | None, prefix: str) -> dict[str, float]:
+    """``<prefix>video_accuracy`` and, given class kinds, ``<prefix>accuracy_<kind>`` (e.g. val_accuracy_motion)."""
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    scores = {f"{prefix}video_accuracy": float(skm.accuracy_score(labels, predicted))}
+    for kind, value in (accuracy_by_kind(labels, predicted, classes, kinds) if kinds else {}).items():
+        scores[f"{prefix}accuracy_{kind}"] = value
+    return scores

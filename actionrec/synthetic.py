@@ -51,6 +51,11 @@ CLASSES: dict[str, str] = {
     "Ring": "appearance",
     "Star": "appearance",
 }
+def class_kinds(classes: list[str]) -> dict[str, str] | None:
+    """Motion/appearance kind of each class, for this diagnostic set (None for other data)."""
+    return {c: CLASSES[c] for c in classes} if set(classes) <= set(CLASSES) else None
+
+
 MOTION_PAIRS: list[tuple[str, str]] = [("Rising", "Falling"), ("Growing", "Shrinking"), ("Appearing", "Vanishing")]
 
 _SHIFT = 4  # cv2 drawing with 4 fractional bits: sub-pixel positions, so slow motion stays smooth

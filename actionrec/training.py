@@ -20,10 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 import models
-from actionrec import config, distributed
+from actionrec import config, distributed, metrics, synthetic
 from actionrec.errors import DataError, ParamError
 from actionrec.framestore import read_manifest, read_store
+from actionrec.inference import Predictions, video_probabilities
 from actionrec.inputs import Augment, Source, check_input_size, examples_per_video, make_dataset
+from actionrec.recipe import ClassificationLoss, HeadAccuracy, Recipe
 from actionrec.sampling import Sampling
 from actionrec.io import file_digest, write_json
 
@@ -41,7 +43,6 @@ class Settings:
     seed: int
     precision: str  # a Keras dtype policy: float32, mixed_float16 or mixed_bfloat16
     xla: bool
-    learning_rate: float
 
 
 def _auto(params: dict, key: str, gpu: bool) -> bool:
@@ -86,9 +87,6 @@ def _epochs(params: dict, arch: str) -> int:
 
 def read_settings(params: dict, arch: str) -> Settings:
     gpu = bool(tf.config.list_physical_devices("GPU"))
-    lr = config.get(params, f"architectures.{arch}.learning_rate")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
-        raise ParamError(f"architectures.{arch}.learning_rate", lr, "a number in (0, 1)")
     return Settings(
         epochs=_epochs(params, arch),
         batch_size=config.positive_int(params, "train.batch_size"),
@@ -97,7 +95,6 @@ def read_settings(params: dict, arch: str) -> Settings:
         seed=config.get(params, "seed"),
         precision=read_precision(params, gpu),
         xla=_auto(params, "train.xla", gpu),
-        learning_rate=float(lr),
     )
 
 
@@ -230,6 +227,35 @@ class LiveLogger(keras.callbacks.Callback):
         self._log({k: float(v) for k, v in (logs or {}).items()})
 
 
+def validate_videos(module, model, source: Source, sampling: Sampling, size: int, classes: list[str], batch_size: int) -> tuple[dict, Predictions]:
+    """Video-level accuracy on the validation videos (centre view), overall and per class kind:
+    what the models are tuned and compared on (the test split never is).
+
+    A late-fusion two-stream model first gets its flow weight: the one of 0, 0.1, ..., 1 with the
+    best validation accuracy (ties: the nearest to an equal weighting).
+    """
+    batch_videos = max(1, batch_size // examples_per_video(sampling, 1, 1))
+    labels = np.array([r["label"] for r in source.rows])
+    result = {}
+    streams = module.stream_outputs(model) if hasattr(module, "stream_outputs") else None
+    if streams:
+        (rgb, flow), _ = video_probabilities(keras.Model(model.inputs, streams), source, sampling, size, batch_videos)
+        grid = np.round(np.linspace(0, 1, 11), 1)
+        accuracy = [float(np.mean(((1 - w) * rgb + w * flow).argmax(1) == labels)) for w in grid]
+        weight = float(max(grid, key=lambda w: (accuracy[int(round(w * 10))], -abs(w - 0.5))))
+        module.set_fusion(model, weight)
+        result.update(fusion_flow_weight=weight, val_video_accuracy_rgb=accuracy[0], val_video_accuracy_flow=accuracy[-1])
+    probs, _ = video_probabilities(model, source, sampling, size, batch_videos)
+    predictions = Predictions([r["video"] for r in source.rows], labels, probs, classes)
+    return {**result, **validation_scores(predictions)}, predictions
+
+
+def validation_scores(predictions: Predictions) -> dict:
+    """``val_video_accuracy`` and, on the synthetic set, ``val_accuracy_<kind>`` of validation predictions."""
+    p = predictions
+    return metrics.video_accuracy(p.labels, p.probabilities, p.classes, synthetic.class_kinds(p.classes), prefix="val_")
+
+
 def _assign(variables, npz: Path) -> None:
     saved = np.load(npz)
     if len(saved.files) != len(variables):
@@ -250,6 +276,7 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         raise ParamError("architecture", arch, "a trainable architecture (the ensemble is built by the `ensemble` stage)")
     arch_params = dict(config.get(params, f"architectures.{arch}") or {})
     settings = read_settings(params, arch)
+    recipe = Recipe.from_params(params, arch)
     store = read_store(FRAMES, params)
     kind = module.INPUT
     prefix = f"architectures.{arch}"
@@ -281,10 +308,10 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     keras.mixed_precision.set_global_policy(settings.precision)
     classes = store["classes"]
     model = models.build(arch, len(classes), spec, arch_params)
-    trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
-    # Linear scaling rule: the global batch grows with the number of processes.
-    trainer.compile(optimizer=keras.optimizers.Adam(settings.learning_rate * world.size), loss="sparse_categorical_crossentropy",
-                    metrics=["accuracy"], jit_compile=settings.xla)  # fmt: skip
+    heads, head_weights = models.training_heads(arch, model, arch_params)
+    trainer = distributed.DistributedModel(inputs=model.inputs, outputs=heads[0] if len(heads) == 1 else keras.ops.stack(heads, axis=1))
+    trainer.compile(optimizer=recipe.make_optimizer(world.size, settings.epochs, steps), loss=ClassificationLoss(recipe.label_smoothing, head_weights),
+                    metrics=[HeadAccuracy()], jit_compile=settings.xla)  # fmt: skip
     # Under mixed_float16 compile() wrapped the optimizer in a LossScaleOptimizer, whose loss scale
     # is state too: trainer.optimizer (the wrapper) is what is saved and restored.
     optimizer = trainer.optimizer
@@ -315,6 +342,8 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         resumed = f", resuming after epoch {first_epoch}" if state else ""
         print(f"train {arch}: {len(train_rows)} train / {len(val_rows)} val videos, {world.size} process(es), "
               f"{steps} steps/epoch, {model.count_params():,} parameters{resumed}")  # fmt: skip
+        print(f"train {arch}: {recipe.optimizer} at peak rate {recipe.peak_rate(world.size):g} ({recipe.warmup_epochs:g} warmup epochs, "
+              f"{recipe.schedule}), weight decay {recipe.weight_decay:g}, label smoothing {recipe.label_smoothing:g}")  # fmt: skip
         if short:
             print(f"train {arch}: {short} videos shorter than one example ({sampling.as_dict()}) loop or repeat frames")
 
@@ -355,10 +384,14 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         model.set_weights(trained)
     history = checkpoint.history
     best = min(history, key=lambda r: r["val_loss"])
+    validation, val_predictions = {}, None
+    if world.is_chief:
+        val_source = Source(FRAMES, val_rows, FLOW if sampling.flow_stack else None)
+        validation, val_predictions = validate_videos(module, model, val_source, sampling, size, classes, settings.batch_size)
     summary = {
         "architecture": arch, "input": kind, "parameters": int(model.count_params()),
         "epochs_run": len(history), "best_epoch": best["epoch"], "val_loss": best["val_loss"],
-        "val_accuracy": best["val_accuracy"], "train_accuracy": best["accuracy"],
+        "val_accuracy": best["val_accuracy"], **validation, "train_accuracy": best["accuracy"],
         "train_seconds": round(sum(r["seconds"] for r in history), 1), "processes": world.size,
         "ranks_in_sync": in_sync, "videos_shorter_than_example": short, "precision": settings.precision, "xla": settings.xla,
     }  # fmt: skip
@@ -376,6 +409,7 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
             meta["flow"] = {"method": flow["method"], "bound": flow["bound"], "quality": flow["quality"]}
         write_json(out / "classes.json", meta)
         write_json(out / "history.json", history)
+        val_predictions.write(out / "val_predictions.csv")  # for the ensemble's own validation score
         write_json(METRICS_DIR / f"{arch}.json", summary)
         live.end()
         shutil.rmtree(CHECKPOINTS / arch, ignore_errors=True)

@@ -2,7 +2,8 @@
 
 Every architecture module defines ``INPUT`` ("frames" | "clip" | "clip+flow" | "predictions"),
 ``DEFAULTS`` (its settings under ``architectures.<name>`` in params.yaml), ``min_frames(params)``
-and ``build(num_classes, spec, params) -> keras.Model``. Models take raw pixels in [0, 255]
+and ``build(num_classes, spec, params) -> keras.Model``, and optionally ``training_heads``
+(see below). Models take raw pixels in [0, 255]
 (normalisation is inside the model) and output float32 softmax probabilities.
 """
 
@@ -20,7 +21,8 @@ ARCHITECTURES = (
 )  # fmt: skip
 
 # Keys of architectures.<name> that belong to the trainer, not to the model.
-TRAINER_KEYS = ("data", "epochs", "learning_rate", "augment", "input_size", "sampling")
+TRAINER_KEYS = ("data", "epochs", "augment", "input_size", "sampling",
+                "optimizer", "learning_rate", "weight_decay", "warmup_epochs", "schedule", "label_smoothing")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,18 @@ def build(name: str, num_classes: int, spec: InputSpec, params: dict | None):
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ParamError("data.classes", num_classes, "at least 2 classes")
     return get(name).build(num_classes, spec, dict(params or {}))
+
+
+def training_heads(name: str, model, params: dict | None) -> tuple[list, tuple[float, ...] | None]:
+    """The outputs a model is trained through, and each one's loss weight (None: its one output).
+
+    An architecture may train through more heads than it predicts with (``two_stream``: each
+    stream's own softmax); the first head is always the model's output.
+    """
+    module = get(name)
+    if hasattr(module, "training_heads"):
+        return module.training_heads(model, dict(params or {}))
+    return [model.output], None
 
 
 class Params:
@@ -72,6 +86,13 @@ class Params:
         value = self.values[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise ParamError(self.key(name), value, "a number in [0, 1)")
+        return float(value)
+
+    def weight(self, name: str) -> float:
+        """A non-negative number, e.g. a loss weight."""
+        value = self.values[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ParamError(self.key(name), value, "a number >= 0")
         return float(value)
 
     def bool(self, name: str) -> bool:

@@ -10,10 +10,10 @@ import keras
 from keras import layers
 
 from models import InputSpec, Params
-from models.blocks import conv_blocks
+from models.blocks import POOLINGS, conv_blocks, global_pool
 
 INPUT = "frames"
-DEFAULTS = {"filters": 16, "blocks": 3, "dropout": 0.3}
+DEFAULTS = {"filters": 16, "blocks": 3, "pooling": "avg", "dropout": 0.3}
 
 
 def min_frames(params: dict) -> int:
@@ -25,7 +25,7 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     inputs = keras.Input((spec.height, spec.width, 3), name="frames")
     x = layers.Rescaling(1 / 255)(inputs)
     x = conv_blocks(x, p.int("filters"), p.int("blocks"))
-    x = layers.GlobalAveragePooling2D()(x)
+    x = global_pool(x, p.choice("pooling", POOLINGS))
     x = layers.Dropout(p.fraction("dropout"))(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="basic_cnn")

@@ -20,6 +20,16 @@ def conv_blocks(x, filters: int, blocks: int, convs: int = 1, prefix: str = "blo
     return x
 
 
+POOLINGS = ("avg", "max")
+
+
+def global_pool(x, pooling: str, name: str | None = None):
+    """Global pooling over space (and time for 5-D features). ``max`` keeps a small object's
+    response whole; ``avg`` dilutes it by the background's share of the frame."""
+    pools = {4: (layers.GlobalAveragePooling2D, layers.GlobalMaxPooling2D), 5: (layers.GlobalAveragePooling3D, layers.GlobalMaxPooling3D)}
+    return pools[len(x.shape)][POOLINGS.index(pooling)](name=name)(x)
+
+
 @keras.saving.register_keras_serializable(package="actionrec")
 class FrameWise(layers.Wrapper):
     """Applies a per-frame model to every frame of a clip: (B, T, ...) -> (B, T, ...).
@@ -39,3 +49,23 @@ class FrameWise(layers.Wrapper):
     def compute_output_shape(self, input_shape):
         out = self.layer.compute_output_shape((None, *input_shape[2:]))
         return (input_shape[0], input_shape[1], *out[1:])
+
+
+@keras.saving.register_keras_serializable(package="actionrec")
+class StreamFusion(layers.Layer):
+    """Late fusion of two streams' probabilities: ``(1 - w) * first + w * second``.
+
+    ``w`` is a non-trainable weight of the model, chosen after training on validation videos
+    (Simonyan & Zisserman weight the flow stream higher; the right weight depends on the data).
+    """
+
+    def build(self, input_shape):
+        self.second_weight = self.add_weight(shape=(), initializer=keras.initializers.Constant(0.5), trainable=False, name="second_weight")
+
+    def call(self, inputs):
+        first, second = inputs
+        w = ops.cast(self.second_weight, first.dtype)
+        return (1 - w) * first + w * second
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]

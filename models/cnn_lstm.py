@@ -1,8 +1,9 @@
 """CNN + LSTM on clips: a small CNN encodes every frame (FrameWise), an LSTM reads the sequence.
 
-Frame features are flattened rather than globally pooled, so they keep *where* things are in
-the frame; the LSTM can then tell a ball rising from one falling, which the frame models
-(an average over frames) cannot.
+Frame features are the flattened feature map (through a dense layer), so they keep *where*
+things are in the frame, and its global max, which keeps what a small object looks like; the
+LSTM can then tell a ball rising from one falling, which the frame models (an average over
+frames) cannot.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ def min_frames(params: dict) -> int:
 
 
 def frame_encoder(height: int, width: int, filters: int, blocks: int, features: int) -> keras.Model:
+    """Per frame: ``features`` learned from the flattened map (where things are) next to the map's
+    global max (what is there, wherever it is: a small object's shape survives it)."""
     inputs = keras.Input((height, width, 3))
     x = conv_blocks(inputs, filters, blocks)
-    x = layers.Flatten()(x)
-    x = layers.Dense(features, activation="relu")(x)
-    return keras.Model(inputs, x, name="frame_encoder")
+    where = layers.Dense(features, activation="relu")(layers.Flatten()(x))
+    return keras.Model(inputs, layers.Concatenate()([where, layers.GlobalMaxPooling2D()(x)]), name="frame_encoder")
 
 
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:

@@ -10,10 +10,10 @@ import keras
 from keras import layers
 
 from models import InputSpec, Params
-from models.blocks import BN_MOMENTUM
+from models.blocks import BN_MOMENTUM, POOLINGS, global_pool
 
 INPUT = "clip"
-DEFAULTS = {"filters": 16, "blocks": 3, "dropout": 0.3}
+DEFAULTS = {"filters": 16, "blocks": 3, "pooling": "avg", "dropout": 0.3}
 
 
 def min_frames(params: dict) -> int:
@@ -30,7 +30,7 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
         x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling3D((1, 2, 2) if b == 0 else (2, 2, 2), padding="same")(x)
-    x = layers.GlobalAveragePooling3D()(x)
+    x = global_pool(x, p.choice("pooling", POOLINGS))
     x = layers.Dropout(p.fraction("dropout"))(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="conv3d")

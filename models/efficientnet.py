@@ -11,9 +11,10 @@ import keras
 from keras import layers
 
 from models import InputSpec, Params, backbones
+from models.blocks import POOLINGS
 
 INPUT = "frames"
-DEFAULTS = {"weights": "imagenet", "trainable": False, "dropout": 0.2}
+DEFAULTS = {"weights": "imagenet", "trainable": False, "pooling": "avg", "dropout": 0.2}
 
 
 def min_frames(params: dict) -> int:
@@ -22,7 +23,7 @@ def min_frames(params: dict) -> int:
 
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("efficientnet", params, DEFAULTS)
-    backbone = backbones.efficientnet_b0((spec.height, spec.width, 3), p["weights"], key=p.prefix)
+    backbone = backbones.efficientnet_b0((spec.height, spec.width, 3), p["weights"], key=p.prefix, pooling=p.choice("pooling", POOLINGS))
     scratch = backbones.trains_from_scratch(p["weights"])
     trainable = p.bool("trainable") or scratch
     backbone.trainable = trainable

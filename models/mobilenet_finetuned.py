@@ -12,9 +12,10 @@ import keras
 from keras import layers
 
 from models import InputSpec, Params, backbones
+from models.blocks import POOLINGS
 
 INPUT = "frames"
-DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "unfreeze": 3, "dropout": 0.2}
+DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "unfreeze": 3, "pooling": "avg", "dropout": 0.2}
 BLOCKS = 17  # expanded_conv (block 0) and block_1 .. block_16
 
 
@@ -33,7 +34,7 @@ def unfreeze_top(backbone: keras.Model, blocks: int) -> None:
 
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("mobilenet_finetuned", params, DEFAULTS)
-    backbone = backbones.mobilenet_v2((spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix)
+    backbone = backbones.mobilenet_v2((spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=p.choice("pooling", POOLINGS))
     unfreeze = p.int("unfreeze", minimum=0, maximum=BLOCKS)
     scratch = backbones.trains_from_scratch(p["weights"])
     if scratch:

@@ -2,7 +2,7 @@
 
 The backbone's feature map is kept as a grid (not averaged) and squeezed by a trainable 1x1
 convolution, so the per-frame features still say where things are and the LSTM can learn motion
-direction. ``feature_layer`` cuts the backbone at an earlier block (e.g. ``block_5_add``: stride 8,
+direction; next to it, the map's global max says what is there. ``feature_layer`` cuts the backbone at an earlier block (e.g. ``block_5_add``: stride 8,
 an 8x8 grid on 64x64 frames) for finer positions and a cheaper, faster-learning encoder; ``null``
 keeps the whole backbone.
 """
@@ -33,8 +33,10 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNetV2 expects [-1, 1]
     encoder = FrameWise(backbone)
     x = encoder(x) if scratch else encoder(x, training=False)  # (batch, T, h, w, channels)
-    x = layers.Conv3D(p.int("features"), 1, activation="relu")(x)  # a per-frame 1x1 conv
-    x = layers.Reshape((spec.frames, -1))(x)  # (batch, T, h * w * features)
+    where = layers.Conv3D(p.int("features"), 1, activation="relu")(x)  # a per-frame 1x1 conv
+    where = layers.Reshape((spec.frames, -1))(where)  # (batch, T, h * w * features)
+    what = FrameWise(layers.GlobalMaxPooling2D())(x)  # (batch, T, channels)
+    x = layers.Concatenate()([where, what])
     x = layers.LSTM(p.int("lstm_units"))(x)
     x = layers.Dropout(p.fraction("dropout"))(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)

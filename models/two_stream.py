@@ -5,8 +5,12 @@ motion stream on the optical flow, fused.
 - Flow stream: ``flow.stack`` consecutive flow fields at the clip's position stacked as 2 x stack
   channels of one image (x, y of each field interleaved) and read by a 2D CNN, so its first
   layer already sees motion across the stack.
-- ``fusion: late``: the average of the two streams' softmax scores (the paper's averaging);
-  ``fusion: concat``: their features concatenated under one softmax head.
+- ``fusion: late``: a weighted average of the two streams' softmax scores (the paper's fusion by
+  averaging). Each stream is trained through its own softmax and loss, so neither starves the
+  other (trained through the average alone, whichever stream learns first carries the loss);
+  ``fused_loss`` adds the fused output's loss with that weight. The flow stream's weight in
+  the average is chosen on validation videos after training (``actionrec.training``).
+- ``fusion: concat``: their features concatenated under one softmax head, trained through it.
 
 Flow arrives as uint8 codes (as floats) with 128 meaning no motion (``actionrec.flow``).
 """
@@ -18,10 +22,10 @@ from keras import layers
 
 from actionrec.errors import ParamError
 from models import InputSpec, Params
-from models.blocks import FrameWise, conv_blocks
+from models.blocks import POOLINGS, FrameWise, StreamFusion, conv_blocks, global_pool
 
 INPUT = "clip+flow"
-DEFAULTS = {"filters": 16, "blocks": 3, "fusion": "late", "dropout": 0.3}
+DEFAULTS = {"filters": 16, "blocks": 3, "pooling": "avg", "fusion": "late", "dropout": 0.3, "fused_loss": 0.0}
 FUSIONS = ("late", "concat")
 
 
@@ -29,16 +33,16 @@ def min_frames(params: dict) -> int:
     return 1
 
 
-def rgb_frame_encoder(height: int, width: int, filters: int, blocks: int) -> keras.Model:
+def rgb_frame_encoder(height: int, width: int, filters: int, blocks: int, pooling: str) -> keras.Model:
     inputs = keras.Input((height, width, 3))
     x = conv_blocks(inputs, filters, blocks, prefix="rgb")
-    return keras.Model(inputs, layers.GlobalAveragePooling2D()(x), name="rgb_frame_encoder")
+    return keras.Model(inputs, global_pool(x, pooling), name="rgb_frame_encoder")
 
 
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("two_stream", params, DEFAULTS)
     fusion = p.choice("fusion", FUSIONS)
-    filters, blocks, dropout = p.int("filters"), p.int("blocks"), p.fraction("dropout")
+    filters, blocks, dropout, pooling = p.int("filters"), p.int("blocks"), p.fraction("dropout"), p.choice("pooling", POOLINGS)
     t, h, w = spec.frames, spec.height, spec.width
     rgb_in = keras.Input((t, h, w, 3), name="rgb")
     stack = spec.flow_stack
@@ -47,22 +51,44 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     flow_in = keras.Input((stack, h, w, 2), name="flow")
 
     rgb = layers.Rescaling(1 / 255)(rgb_in)
-    rgb = FrameWise(rgb_frame_encoder(h, w, filters, blocks))(rgb)
+    rgb = FrameWise(rgb_frame_encoder(h, w, filters, blocks, pooling))(rgb)
     rgb = layers.GlobalAveragePooling1D(name="rgb_features")(rgb)
 
     flow = layers.Permute((2, 3, 1, 4))(flow_in)  # (H, W, stack, 2)
     flow = layers.Reshape((h, w, 2 * stack), name="stacked_flow")(flow)  # channels: x0, y0, x1, y1, ...
     flow = layers.Rescaling(1 / 127, offset=-128 / 127)(flow)  # codes -> [-1, 1], 0 = no motion
     flow = conv_blocks(flow, filters, blocks, prefix="flow")
-    flow = layers.GlobalAveragePooling2D(name="flow_features")(flow)
+    flow = global_pool(flow, pooling, name="flow_features")
 
     if fusion == "late":
         scores = [
             layers.Dense(num_classes, activation="softmax", dtype="float32", name=f"{name}_probabilities")(layers.Dropout(dropout)(x))
             for name, x in (("rgb", rgb), ("flow", flow))
         ]
-        outputs = layers.Average(dtype="float32", name="probabilities")(scores)
+        outputs = StreamFusion(dtype="float32", name="probabilities")(scores)
     else:
         x = layers.Dropout(dropout)(layers.Concatenate()([rgb, flow]))
         outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
+    p.weight("fused_loss")  # validated with the rest
     return keras.Model({"rgb": rgb_in, "flow": flow_in}, outputs, name="two_stream")
+
+
+STREAMS = ("rgb_probabilities", "flow_probabilities")
+
+
+def training_heads(model: keras.Model, params: dict) -> tuple[list, tuple[float, ...] | None]:
+    """Late fusion trains the fused output (weight ``fused_loss``) and each stream (weight 1)."""
+    p = Params("two_stream", params, DEFAULTS)
+    if p.choice("fusion", FUSIONS) != "late":
+        return [model.output], None
+    return [model.output, *(model.get_layer(name).output for name in STREAMS)], (p.weight("fused_loss"), 1.0, 1.0)
+
+
+def stream_outputs(model: keras.Model) -> list | None:
+    """The two streams' probabilities (late fusion), whose weighting ``set_fusion`` chooses."""
+    names = {layer.name for layer in model.layers}
+    return [model.get_layer(name).output for name in STREAMS] if set(STREAMS) <= names else None
+
+
+def set_fusion(model: keras.Model, flow_weight: float) -> None:
+    model.get_layer("probabilities").second_weight.assign(flow_weight)

@@ -11,10 +11,10 @@ import keras
 from keras import layers
 
 from models import InputSpec, Params
-from models.blocks import conv_blocks
+from models.blocks import POOLINGS, conv_blocks, global_pool
 
 INPUT = "frames"
-DEFAULTS = {"filters": 16, "blocks": 3, "convs": 2, "dense": 128, "dropout": 0.3}
+DEFAULTS = {"filters": 16, "blocks": 3, "convs": 2, "pooling": "avg", "dense": 128, "dropout": 0.3}
 
 
 def min_frames(params: dict) -> int:
@@ -27,7 +27,7 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     x = layers.Rescaling(1 / 255)(inputs)
     x = conv_blocks(x, p.int("filters"), p.int("blocks"), convs=p.int("convs"))
     # Global pooling instead of VGG's flatten keeps the head's size independent of the frame size.
-    x = layers.GlobalAveragePooling2D()(x)
+    x = global_pool(x, p.choice("pooling", POOLINGS))
     x = layers.Dense(p.int("dense"), activation="relu")(x)
     x = layers.Dropout(p.fraction("dropout"))(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)

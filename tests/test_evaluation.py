@@ -72,7 +72,8 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for arch, pred, val, params, latency in (("cnn_lstm", A, 0.75, 100, 2.0), ("conv3d", B, 0.25, 50, 3.0)):
         pred.write(evaluation.PREDICTIONS / f"{arch}.csv")
-        write_json(evaluation.TRAIN_METRICS / f"{arch}.json", {"val_accuracy": val, "parameters": params, "train_seconds": 10.0})
+        write_json(evaluation.TRAIN_METRICS / f"{arch}.json", {"val_video_accuracy": val, "parameters": params, "train_seconds": 10.0})
+        pred.write(evaluation.MODELS_DIR / arch / "val_predictions.csv")  # the same videos stand in for validation
         write_json(evaluation.METRICS_DIR / f"{arch}.json", {"latency_ms": latency})
     return tmp_path
 
@@ -83,6 +84,9 @@ def test_weighted_ensemble_uses_validation_accuracy(workdir):
     np.testing.assert_allclose(combined.probabilities, 0.75 * A.probabilities + 0.25 * B.probabilities, atol=1e-6)
     assert summary["weights"] == {"cnn_lstm": 0.75, "conv3d": 0.25}
     assert summary["parameters"] == 150 and summary["latency_ms"] == 5.0
+    # Its own validation score: the same weighting of the members' validation predictions.
+    expected = np.mean((0.75 * A.probabilities + 0.25 * B.probabilities).argmax(1) == A.labels)
+    assert summary["val_video_accuracy"] == pytest.approx(expected) and "val_accuracy_motion" in summary
 
     evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
     combined = Predictions.read(evaluation.ENSEMBLE_DIR / "predictions.csv")

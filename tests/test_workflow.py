@@ -50,6 +50,10 @@ def test_full_repro_then_model_switch_metrics_diff_and_plots(repo):
     board = json.loads((repo / "metrics/leaderboard.json").read_text())
     assert set(board) == set(models.ARCHITECTURES)
     assert all(0 <= row["top1"] <= 1 and row["latency_ms"] > 0 for row in board.values())
+    # Validation scores for all ten, the ensemble's from its members' validation predictions.
+    assert all(0 <= row["val_top1"] <= 1 and "val_motion" in row for row in board.values())
+    two_stream = json.loads((repo / "metrics/train/two_stream.json").read_text())
+    assert two_stream["fusion_flow_weight"] in [round(0.1 * i, 1) for i in range(11)]
     selected = json.loads((repo / "metrics/selected.json").read_text())
     assert selected["model"] == "cnn_lstm" and selected["top1"] == board["cnn_lstm"]["top1"]
     assert stages_run(dvc(repo, "repro")) == set()

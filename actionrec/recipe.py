@@ -1,0 +1,140 @@
+"""The training recipe of one architecture: optimizer, learning-rate schedule, loss, from params.yaml.
+
+Keys under ``architectures.<name>`` (all validated, the key named in any error):
+
+- ``optimizer``: ``sgd`` (momentum 0.9, Nesterov) or ``adamw``.
+- ``learning_rate``: the peak rate for one process at ``train.batch_size``. With N processes
+  the global batch is N times larger and the rate scales by the rule that fits the optimizer:
+  linearly for SGD (Goyal et al. 2017, with a warmup), by the square root for AdamW (Malladi et
+  al. 2022: adaptive methods keep their dynamics under square-root scaling, not linear).
+- ``weight_decay``: decoupled (Loshchilov & Hutter; Keras applies it as ``w -= lr * wd * w``),
+  never on biases or batch-norm scales and offsets.
+- ``warmup_epochs``: linear warmup from 0 to the peak rate (may be fractional).
+- ``schedule``: ``cosine`` (to 0 at the last epoch) or ``constant`` after the warmup.
+- ``label_smoothing``: in [0, 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+from keras import ops
+
+from actionrec import config
+from actionrec.errors import ParamError
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "constant")
+KEYS = ("optimizer", "learning_rate", "weight_decay", "warmup_epochs", "schedule", "label_smoothing")
+# What a key left out means (params.yaml sets them all for every architecture).
+DEFAULTS = {"optimizer": "adamw", "weight_decay": 0.0, "warmup_epochs": 0, "schedule": "cosine", "label_smoothing": 0.0}
+SGD_MOMENTUM = 0.9
+NO_DECAY = ["bias", "gamma", "beta"]  # variable names: biases, batch-norm scales and offsets
+
+
+@dataclass(frozen=True)
+class Recipe:
+    optimizer: str
+    learning_rate: float
+    weight_decay: float
+    warmup_epochs: float
+    schedule: str
+    label_smoothing: float
+
+    @classmethod
+    def from_params(cls, params: dict, arch: str) -> Recipe:
+        return cls.read(config.get(params, f"architectures.{arch}"), f"architectures.{arch}")
+
+    @classmethod
+    def read(cls, section: dict | None, prefix: str) -> Recipe:
+        """The recipe keys of one params section (``prefix`` names it in errors)."""
+        given = dict(section or {})
+        values = {**DEFAULTS, **{k: given[k] for k in KEYS if k in given}}
+        if "learning_rate" not in given:
+            raise ParamError(f"{prefix}.learning_rate", None, "a number in (0, 1)")
+
+        def number(key, low, high, *, closed_low=False):
+            value = values[key]
+            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and (low <= value if closed_low else low < value) and value < high
+            if not ok:
+                raise ParamError(f"{prefix}.{key}", value, f"a number in {'[' if closed_low else '('}{low}, {high})")
+            return float(value)
+
+        for key, options in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+            if values[key] not in options:
+                raise ParamError(f"{prefix}.{key}", values[key], "one of " + ", ".join(options))
+        return cls(
+            optimizer=values["optimizer"],
+            learning_rate=number("learning_rate", 0, 10),
+            weight_decay=number("weight_decay", 0, 1, closed_low=True),
+            warmup_epochs=number("warmup_epochs", 0, 1000, closed_low=True),
+            schedule=values["schedule"],
+            label_smoothing=number("label_smoothing", 0, 1, closed_low=True),
+        )
+
+    def peak_rate(self, processes: int) -> float:
+        """The rate for ``processes`` data-parallel processes (linear rule for SGD, square root for AdamW)."""
+        return self.learning_rate * (processes if self.optimizer == "sgd" else math.sqrt(processes))
+
+    def schedule_for(self, processes: int, epochs: int, steps_per_epoch: int):
+        """Warmup then cosine (or constant), as a function of the optimizer's step count (so resumes
+        continue it exactly). ``CosineDecay`` does both: ``alpha=1`` keeps the rate constant."""
+        total = max(epochs * steps_per_epoch, 1)
+        warmup = min(round(self.warmup_epochs * steps_per_epoch), total - 1)
+        peak = self.peak_rate(processes)
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else peak,
+            decay_steps=total - warmup,
+            alpha=1.0 if self.schedule == "constant" else 0.0,
+            warmup_target=peak if warmup else None,
+            warmup_steps=warmup,
+        )
+
+    def make_optimizer(self, processes: int, epochs: int, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+        rate = self.schedule_for(processes, epochs, steps_per_epoch)
+        decay = self.weight_decay or None
+        if self.optimizer == "sgd":
+            optimizer = keras.optimizers.SGD(rate, momentum=SGD_MOMENTUM, nesterov=True, weight_decay=decay)
+        else:
+            optimizer = keras.optimizers.AdamW(rate, weight_decay=self.weight_decay)
+        if self.weight_decay:
+            optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+        return optimizer
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class ClassificationLoss(keras.losses.Loss):
+    """Cross-entropy of integer labels against probabilities, with label smoothing.
+
+    On stacked outputs ``(batch, heads, classes)`` (a model trained through several heads, e.g.
+    each stream of two_stream) it is the sum over heads weighted by ``head_weights``. Hand-written
+    because Keras' sparse cross-entropy has no label smoothing.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, head_weights: tuple[float, ...] | None = None, name: str = "classification_loss"):
+        super().__init__(name=name)
+        self.label_smoothing, self.head_weights = label_smoothing, head_weights
+
+    def call(self, y_true, y_pred):
+        target = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+        if self.head_weights is None:
+            return keras.losses.categorical_crossentropy(target, y_pred, label_smoothing=self.label_smoothing)
+        target = ops.broadcast_to(ops.expand_dims(target, 1), ops.shape(y_pred))
+        per_head = keras.losses.categorical_crossentropy(target, y_pred, label_smoothing=self.label_smoothing)
+        return ops.sum(per_head * ops.convert_to_tensor(self.head_weights, y_pred.dtype), axis=-1)
+
+
+class HeadAccuracy(keras.metrics.SparseCategoricalAccuracy):
+    """Accuracy of the first head (the model's own output) when the outputs are stacked heads."""
+
+    def __init__(self, name: str = "accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if len(y_pred.shape) == 3:
+            y_pred = y_pred[:, 0]
+        return super().update_state(y_true, y_pred, sample_weight=sample_weight)
