@@ -115,7 +115,7 @@ def test_train_branch_reruns_only_for_its_own_params(project):
     assert summary["architecture"] == "conv3d" and summary["epochs_run"] == 2 and summary["processes"] == 1
     assert (project / "dvclive/conv3d/plots/metrics").is_dir()
 
-    edit_params(project, lambda p: {**p, "architectures": {**p["architectures"], "conv3d": {**p["architectures"]["conv3d"], "learning_rate": 0.003}}})
+    edit_params(project, lambda p: {**p, "architectures": {**p["architectures"], "conv3d": {**p["architectures"]["conv3d"], "learning_rate": 0.002}}})
     assert stages_run(dvc(project, "repro", "train@conv3d", "train@basic_cnn")) == {"train@conv3d"}
 
 

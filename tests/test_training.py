@@ -88,7 +88,7 @@ def test_two_horovod_processes_stay_in_sync_and_write_what_one_writes(project, t
     summary = json.loads((project / "metrics/train/basic_cnn.json").read_text())
     assert summary["processes"] == 2 and summary["ranks_in_sync"] is True
     assert outputs(project) == outputs(single)  # rank 0 alone writes, and it writes the same set
-    assert result.stdout.count("train basic_cnn: ") == 2  # the header and the result, printed by rank 0 only
+    assert result.stdout.count("train basic_cnn: ") == 3  # the header, the recipe and the result, printed by rank 0 only
     assert "[1]<stdout>:train" not in result.stdout
 
 
