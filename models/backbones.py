@@ -5,8 +5,12 @@
 - ``imagenet``: Keras' own download, cached as ``$KERAS_HOME/models/<file>`` (default
   ``~/.keras/models``); a machine without network needs that file put there by hand.
 - ``null``: random initialisation.
-- a path: a weights file for the same backbone, e.g. one written by ``save_weights`` or, for
-  MobileNetV2, the Keras ImageNet ``.h5`` itself.
+- a path: a weights file for the same backbone cut at the same ``feature_layer``, e.g. one the
+  ``pretrain`` stage wrote (``save_weights``) or, for a whole MobileNetV2, the Keras ImageNet
+  ``.h5`` itself.
+
+``feature_layer`` cuts a backbone at an earlier layer, whose output becomes the features (a
+finer grid, fewer layers); ``null`` keeps it whole.
 
 Backbones are built without their classifier (``include_top=False``); the caller adds its head
 and the input scaling the backbone expects (MobileNetV2: [-1, 1]; EfficientNetB0: [0, 255]).
@@ -21,7 +25,7 @@ from pathlib import Path
 import keras
 
 from actionrec.errors import ParamError, PipelineError
-from models.blocks import BN_MOMENTUM
+from models.blocks import BN_MOMENTUM, global_pool
 
 IMAGENET_SIZES = (96, 128, 160, 192, 224)  # MobileNetV2 sizes with their own ImageNet weights
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
@@ -52,8 +56,8 @@ def trains_from_scratch(weights) -> bool:
     return weights is None
 
 
-def mobilenet_v2(input_shape, alpha=0.35, weights="imagenet", key="architectures.mobilenet", pooling="avg") -> keras.Model:
-    """MobileNetV2 without top; expects inputs in [-1, 1]. ``key``: the architecture's params prefix."""
+def mobilenet_v2(input_shape, alpha=0.35, weights="imagenet", key="architectures.mobilenet", pooling="avg", feature_layer=None) -> keras.Model:
+    """MobileNetV2 without top, up to ``feature_layer``; expects inputs in [-1, 1]. ``key``: the architecture's params prefix."""
     _check_size(input_shape, key)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
         raise ParamError(f"{key}.alpha", alpha, "a positive width multiplier")
@@ -61,14 +65,14 @@ def mobilenet_v2(input_shape, alpha=0.35, weights="imagenet", key="architectures
         raise ParamError(f"{key}.alpha", alpha, "one of " + ", ".join(map(str, MOBILENET_ALPHAS)) + " with ImageNet weights")
 
     def make(w):
-        return keras.applications.MobileNetV2(input_shape=input_shape, alpha=alpha, include_top=False, weights=w, pooling=pooling)
+        return keras.applications.MobileNetV2(input_shape=input_shape, alpha=alpha, include_top=False, weights=w, pooling=None)
 
     file = mobilenet_v2_file(alpha, input_shape[0], input_shape[1])
-    return _load(make, weights, f"{key}.weights", file, MOBILENET_URL + file)
+    return _load(make, weights, key, file, MOBILENET_URL + file, feature_layer, pooling)
 
 
-def efficientnet_b0(input_shape, weights="imagenet", key="architectures.efficientnet", pooling="avg") -> keras.Model:
-    """EfficientNetB0 without top; rescales internally, so it takes inputs in [0, 255].
+def efficientnet_b0(input_shape, weights="imagenet", key="architectures.efficientnet", pooling="avg", feature_layer=None) -> keras.Model:
+    """EfficientNetB0 without top, up to ``feature_layer``; rescales internally, so it takes inputs in [0, 255].
 
     A path is loaded into the ``weights=None`` graph, which lacks the extra per-channel rescaling
     Keras adds for ImageNet weights: for those, use ``imagenet`` (with the file in the cache).
@@ -76,21 +80,26 @@ def efficientnet_b0(input_shape, weights="imagenet", key="architectures.efficien
     _check_size(input_shape, key)
 
     def make(w):
-        return keras.applications.EfficientNetB0(input_shape=input_shape, include_top=False, weights=w, pooling=pooling)
+        return keras.applications.EfficientNetB0(input_shape=input_shape, include_top=False, weights=w, pooling=None)
 
     file = "efficientnetb0_notop.h5"
-    return _load(make, weights, f"{key}.weights", file, EFFICIENTNET_URL + file)
+    return _load(make, weights, key, file, EFFICIENTNET_URL + file, feature_layer, pooling)
 
 
-def cut(backbone: keras.Model, layer: str | None, key: str) -> keras.Model:
-    """The backbone up to ``layer`` (its output becomes the features); ``None`` keeps it whole."""
-    if layer is None:
+def cut(backbone: keras.Model, layer: str | None, key: str, pooling: str | None = None) -> keras.Model:
+    """The backbone up to ``layer`` (``None``: whole), then global ``avg``/``max`` pooling if given."""
+    output = backbone.output
+    if layer is not None:
+        names = [x.name for x in backbone.layers]
+        if layer not in names:
+            blocks = [n for n in names if n.endswith("_add")] + [names[-1]]
+            raise ParamError(key, layer, f"a layer of {backbone.name}, e.g. one of: {', '.join(blocks)}")
+        output = backbone.get_layer(layer).output
+    if layer is None and pooling is None:
         return backbone
-    names = [x.name for x in backbone.layers]
-    if layer not in names:
-        blocks = [n for n in names if n.endswith("_add")] + [names[-1]]
-        raise ParamError(key, layer, f"a layer of {backbone.name}, e.g. one of: {', '.join(blocks)}")
-    return keras.Model(backbone.input, backbone.get_layer(layer).output, name=f"{backbone.name}_to_{layer}")
+    if pooling is not None:
+        output = global_pool(output, pooling, name=f"{pooling}_pool")
+    return keras.Model(backbone.input, output, name=backbone.name + (f"_to_{layer}" if layer else ""))
 
 
 def _scratch_batch_norm(model: keras.Model) -> keras.Model:
@@ -111,12 +120,19 @@ def _check_size(input_shape, key: str) -> None:
         raise ParamError(f"{key}.input_size", input_shape[0], f"at least 32 for {key.split('.')[-1]} (an ImageNet backbone)")
 
 
-def _load(make, weights, key: str, file: str, url: str) -> keras.Model:
+def _load(make, weights, prefix: str, file: str, url: str, feature_layer, pooling) -> keras.Model:
+    """The backbone (``make(weights)``) cut at ``feature_layer`` and pooled; a weights file is loaded
+    into the cut graph, so it must come from the same cut."""
+    key = f"{prefix}.weights"
+
+    def shape(model):
+        return cut(model, feature_layer, f"{prefix}.feature_layer", pooling)
+
     if weights is None:
-        return _scratch_batch_norm(make(None))
+        return _scratch_batch_norm(shape(make(None)))
     if weights == "imagenet":
         try:
-            return make("imagenet")
+            model = make("imagenet")
         except Exception as error:  # the fetch (no network, HTTP error) or a corrupt cached file
             cache = keras_cache_dir()
             raise PipelineError(
@@ -124,12 +140,13 @@ def _load(make, weights, key: str, file: str, url: str) -> keras.Model:
                 f"download {url} on a machine with network access and put it there, or set {key} to the path "
                 f"of a weights file, or to null (random initialisation)"
             ) from None
+        return shape(model)
     if not isinstance(weights, (str, os.PathLike)):
         raise ParamError(key, weights, "imagenet, null or the path of a weights file")
     path = Path(weights)
     if not path.is_file():
         raise ParamError(key, str(weights), "imagenet, null or the path of an existing weights file")
-    model = make(None)
+    model = shape(make(None))
     try:
         with warnings.catch_warnings():  # a mismatched file also floods "Skipping nested container" warnings
             warnings.simplefilter("ignore", UserWarning)

@@ -1,8 +1,8 @@
 """EfficientNetB0 on single frames with a new softmax head.
 
 ``trainable: false`` uses it as a frozen feature extractor; ``true`` fine-tunes every layer
-except batch norm (kept frozen, in inference mode). It rescales internally, so it takes
-raw pixels in [0, 255].
+except batch norm (kept frozen, in inference mode). ``feature_layer`` cuts it at an earlier
+block (``null``: whole). It rescales internally, so it takes raw pixels in [0, 255].
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from models import InputSpec, Params, backbones
 from models.blocks import POOLINGS
 
 INPUT = "frames"
-DEFAULTS = {"weights": "imagenet", "trainable": False, "pooling": "avg", "dropout": 0.2}
+DEFAULTS = {"weights": "imagenet", "trainable": False, "feature_layer": None, "pooling": "avg", "dropout": 0.2}
 
 
 def min_frames(params: dict) -> int:
@@ -23,7 +23,9 @@ def min_frames(params: dict) -> int:
 
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("efficientnet", params, DEFAULTS)
-    backbone = backbones.efficientnet_b0((spec.height, spec.width, 3), p["weights"], key=p.prefix, pooling=p.choice("pooling", POOLINGS))
+    backbone = backbones.efficientnet_b0(
+        (spec.height, spec.width, 3), p["weights"], key=p.prefix, pooling=p.choice("pooling", POOLINGS), feature_layer=p["feature_layer"]
+    )
     scratch = backbones.trains_from_scratch(p["weights"])
     trainable = p.bool("trainable") or scratch
     backbone.trainable = trainable

@@ -1,8 +1,10 @@
 """Transfer learning on single frames: a frozen MobileNetV2 feature extractor and a new softmax head.
 
 Only the head trains; the backbone runs in inference mode (``training=False``), so its batch
-norm statistics stay those of its pretraining. With ``weights: null`` (offline) there is
-nothing to keep, and the backbone trains from scratch (see ``backbones.trains_from_scratch``).
+norm statistics stay those of its pretraining. ``feature_layer`` cuts the backbone at an earlier
+block (the offline default: ``block_9_add``, the cut the ``pretrain`` stage trains); ``null``
+keeps it whole. With ``weights: null`` there is nothing to keep, and the backbone trains from
+scratch (see ``backbones.trains_from_scratch``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from models import InputSpec, Params, backbones
 from models.blocks import POOLINGS
 
 INPUT = "frames"
-DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "pooling": "avg", "dropout": 0.2}
+DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "feature_layer": None, "pooling": "avg", "dropout": 0.2}
 
 
 def min_frames(params: dict) -> int:
@@ -23,7 +25,9 @@ def min_frames(params: dict) -> int:
 
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("mobilenet", params, DEFAULTS)
-    backbone = backbones.mobilenet_v2((spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=p.choice("pooling", POOLINGS))
+    backbone = backbones.mobilenet_v2(
+        (spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=p.choice("pooling", POOLINGS), feature_layer=p["feature_layer"]
+    )
     scratch = backbones.trains_from_scratch(p["weights"])
     backbone.trainable = scratch
     inputs = keras.Input((spec.height, spec.width, 3), name="frames")

@@ -25,8 +25,7 @@ def min_frames(params: dict) -> int:
 
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("pretrained_cnn_lstm", params, DEFAULTS)
-    backbone = backbones.mobilenet_v2((spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=None)
-    backbone = backbones.cut(backbone, p["feature_layer"], p.key("feature_layer"))
+    backbone = backbones.mobilenet_v2((spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=None, feature_layer=p["feature_layer"])
     scratch = backbones.trains_from_scratch(p["weights"])
     backbone.trainable = scratch
     inputs = keras.Input((spec.frames, spec.height, spec.width, 3), name="clip")

@@ -150,6 +150,15 @@ def test_mobilenet_finetuned_trains_only_the_top_blocks(pretrained):
         models.build("mobilenet_finetuned", CLASSES, SPEC, {"weights": pretrained, "unfreeze": 18})
 
 
+def test_mobilenet_finetuned_on_a_cut_backbone_unfreezes_the_blocks_below_the_cut(pretrained):
+    settings = {"weights": pretrained, "feature_layer": "block_10_expand_relu", "unfreeze": 2}
+    backbone = backbone_of(models.build("mobilenet_finetuned", CLASSES, SPEC, settings))
+    trainable = {layer.name for layer in backbone.layers if layer.trainable_weights}
+    assert trainable == {"block_9_expand", "block_9_depthwise", "block_9_project", "block_10_expand"}
+    with pytest.raises(ParamError, match=r"at most 11, the blocks of mobilenetv2_0\.35_32_to_block_10_expand_relu"):
+        models.build("mobilenet_finetuned", CLASSES, SPEC, settings | {"unfreeze": 12})
+
+
 def test_two_stream_fusions():
     concat = models.build("two_stream", CLASSES, SPEC, {"fusion": "concat"})
     assert concat.predict(batch("clip+flow"), verbose=0).shape == (2, CLASSES)
@@ -221,6 +230,21 @@ def test_backbone_weights_from_a_path(tmp_path):
     model = models.build("mobilenet", CLASSES, SPEC, {"weights": str(path)})
     for expected, got in zip(source.get_weights(), backbone_of(model).get_weights()):
         np.testing.assert_array_equal(expected, got)
+
+
+def test_a_weights_file_of_a_cut_backbone_loads_into_that_cut_only(tmp_path):
+    source = backbones.mobilenet_v2((32, 32, 3), 0.35, None, pooling="max", feature_layer="block_9_add")
+    rng = np.random.default_rng(2)
+    source.set_weights([w + rng.normal(0, 0.01, w.shape).astype(w.dtype) for w in source.get_weights()])
+    path = tmp_path / "cut.weights.h5"
+    source.save_weights(path)
+    for arch in ("mobilenet", "mobilenet_finetuned", "pretrained_cnn_lstm"):  # pooled or not, the same weights
+        backbone = backbone_of(models.build(arch, CLASSES, SPEC, {"weights": str(path), "feature_layer": "block_9_add"}))
+        for expected, got in zip(source.get_weights(), backbone.get_weights()):
+            np.testing.assert_array_equal(expected, got)
+    assert backbone_of(models.build("mobilenet", CLASSES, SPEC, {"weights": str(path), "feature_layer": "block_9_add"})).output.shape == (None, 24)
+    with pytest.raises(PipelineError, match=r"cut\.weights\.h5 does not hold weights for mobilenetv2_0\.35_32"):
+        models.build("mobilenet", CLASSES, SPEC, {"weights": str(path)})  # the whole backbone needs more than the file has
 
 
 def test_backbone_weights_that_do_not_fit(tmp_path):

@@ -33,7 +33,7 @@ def origin(tmp_path_factory) -> Path:
     root = copy_repo(base / "origin", lambda p: set_baseline_lr(tiny_everything(p)),
                      before_commit=lambda r: dvc(r, "remote", "add", "-d", "shared", str(base / "remote")))  # fmt: skip
     out = dvc(root, "repro", "train@basic_cnn")
-    assert stages_run(out) == {"download", "extract", "train@basic_cnn"}, out
+    assert stages_run(out) == {"download", "extract", "pretrain", "train@basic_cnn"}, out
     commit(root, "train basic_cnn")  # dvc.lock, metrics and DVCLive plots go to git
     return root
 

@@ -43,7 +43,7 @@ def repo(tmp_path_factory) -> Path:
 
 def test_full_repro_then_model_switch_metrics_diff_and_plots(repo):
     out = dvc(repo, "repro")
-    expected = {"select_model", "download", "extract", "flow", "visualize", "ensemble", "leaderboard", "report"}
+    expected = {"select_model", "download", "extract", "flow", "pretrain", "visualize", "ensemble", "leaderboard", "report"}
     expected |= {f"train@{a}" for a in models.ARCHITECTURES if a != "ensemble"} | {f"evaluate@{a}" for a in models.ARCHITECTURES}
     assert stages_run(out) == expected
 
@@ -94,5 +94,5 @@ def test_unknown_model_fails_at_once_listing_the_valid_names(repo):
 def test_report_of_one_model_on_a_fresh_checkout_builds_only_what_it_needs(tmp_path):
     root = copy_repo(tmp_path / "repo", tiny_everything)
     out = dvc(root, "exp", "run", "-S", "model=conv3d", "report")
-    assert stages_run(out) == {"select_model", "download", "extract", "train@conv3d", "evaluate@conv3d", "report"}
+    assert stages_run(out) == {"select_model", "download", "extract", "pretrain", "train@conv3d", "evaluate@conv3d", "report"}
     assert json.loads((root / "metrics/selected.json").read_text())["model"] == "conv3d"
