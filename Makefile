@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Stage commands in dvc.yaml (python, horovodrun) resolve to the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test bench bench-input bench-train bench-seeds bench-fixed dag clean-venv
+.PHONY: setup repro test bench bench-input bench-train bench-seeds bench-all-seeds bench-fixed dag clean-venv
 
 setup: $(SETUP_STAMP)
 
@@ -40,6 +40,10 @@ bench-train: $(SETUP_STAMP)
 # Motion/appearance accuracy of the temporal models and vgg over seeds 1 and 2 (~20 min; needs `dvc repro flow`).
 bench-seeds: $(SETUP_STAMP)
 	$(BIN)/python bench/seeds.py $(BENCH_ARGS)
+
+# All nine, the pretrain stage and the ensemble over seeds 1 2 3: mean and spread per architecture (~65 min; needs `dvc repro flow`).
+bench-all-seeds: $(SETUP_STAMP)
+	$(BIN)/python bench/seeds.py --all --seeds 1 2 3 $(BENCH_ARGS)
 
 # Sampling at training time vs fixed frames: conv3d, cnn_lstm, two_stream, vgg over seeds 1-3 (24 trainings, ~50 min).
 bench-fixed: $(SETUP_STAMP)

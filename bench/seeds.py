@@ -5,7 +5,9 @@
     python bench/seeds.py --seeds 7 --archs conv3d --set architectures.conv3d.epochs=2   # a quick try
     python bench/seeds.py --compare-fixed                   # new sampling vs fixed frames, seeds 1 2 3,
                                                             # conv3d cnn_lstm two_stream vgg
-    python bench/seeds.py --quick                           # a smoke run on a tiny data set of its own
+    python bench/seeds.py --quick [--all]                   # a smoke run on a tiny data set of its own
+    python bench/seeds.py --all --seeds 1 2 3               # all nine, the pretrain stage and the ensemble per seed
+    python bench/seeds.py --all --seeds 1 2 --with-committed   # the same, params.yaml's seed read from metrics/
 
 Each (seed, architecture) runs the real stages as dvc.yaml does (``horovodrun -np 1 python -m
 stages.train``, then ``python -m stages.evaluate``) in a scratch copy of this working tree whose
@@ -15,6 +17,13 @@ data/flow, so the pipeline's own outputs are never touched (``--build-data``, im
 changes the weight initialisation, the validation groups, the frames and crops sampled and the
 augmentation draws, not the dataset (`dvc exp run -S seed=N` also redraws the synthetic videos,
 at the cost of a whole `dvc repro` per seed).
+
+With ``--all`` every seed also runs the ``pretrain`` stage first (the transfer architectures'
+weights depend on the seed too) and the ensemble of the nine last, and the script ends with a
+table per architecture: mean and spread over the seeds of test top-1, motion and appearance
+accuracy and validation top-1, parameters and training seconds. ``--with-committed`` adds the
+committed default run (params.yaml's seed, read from this tree's ``metrics/``; with one process
+on CPU a rerun repeats it bit for bit) as one more seed without training it again.
 
 Prints accuracy on the motion and appearance classes per seed, then checks the synthetic
 dataset's claim: every temporal model scores above every frame model on the motion classes.
@@ -72,6 +81,9 @@ QUICK_PARAMS = {
     "train.epochs": 1,
     "train.batch_size": 8,
     "train.patience": 1,
+    "pretrain.images": 64,
+    "pretrain.epochs": 1,
+    "pretrain.backbones.efficientnet_b0.epochs": 1,
 }
 
 
@@ -149,6 +161,38 @@ def build_data(work: Path, params: dict) -> None:
           f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
 
 
+def uses_pretrained(params: dict, archs: list[str]) -> bool:
+    """Whether any of ``archs`` loads a weights file the pretrain stage writes."""
+    return any(str(config.get(params, f"architectures.{a}").get("weights") or "").startswith("data/pretrained/") for a in archs)
+
+
+def result_row(seed: int, arch: str, mode: str, train: dict, score: dict) -> dict:
+    if "accuracy_motion" not in score:
+        sys.exit("bench/seeds.py: the frame store's classes are not the synthetic ones (no motion/appearance split)")
+    return {"seed": seed, "arch": arch, "mode": mode, "temporal": arch != "ensemble" and models.get(arch).INPUT != "frames",
+            "top1": score["top1"], "motion": score["accuracy_motion"], "appearance": score["accuracy_appearance"],
+            "val_top1": train["val_video_accuracy"], "parameters": train.get("parameters", 0),
+            "epochs": train.get("epochs_run", 0), "train_s": train["train_seconds"]}  # fmt: skip
+
+
+def committed_rows(root: Path, seed: int, archs: list[str]) -> list[dict]:
+    """The committed default run's leaderboard (``metrics/leaderboard.json``), as rows of ``seed``."""
+    board = json.loads((root / "metrics/leaderboard.json").read_text())
+    rows = []
+    for arch in archs:
+        row = board[arch]
+        train = {"val_video_accuracy": row["val_top1"], "parameters": row["parameters"], "train_seconds": row["train_seconds"]}
+        rows.append(result_row(seed, arch, MODES[0], train, row))
+    return rows
+
+
+def ensemble_train_metrics(work: Path, members: list[dict]) -> dict:
+    """The ensemble's validation score and size, as its leaderboard row has them."""
+    weights = json.loads((work / "data/models/ensemble/ensemble.json").read_text())
+    return {"val_video_accuracy": weights["val_video_accuracy"], "parameters": sum(r["parameters"] for r in members),
+            "train_seconds": sum(r["train_s"] for r in members)}  # fmt: skip
+
+
 def spread(values: list[float]) -> str:
     mean = statistics.mean(values)
     return f"{mean:.3f} +- {statistics.stdev(values):.3f}" if len(values) > 1 else f"{mean:.3f}"
@@ -163,11 +207,20 @@ def main() -> None:
     parser.add_argument("--compare-fixed", action="store_true", help="also train every model on fixed frames (needs the sampling.fixed hook)")
     parser.add_argument("--build-data", action="store_true", help="build data/raw, frames, flow in the scratch copy instead of linking this tree's")
     parser.add_argument("--quick", action="store_true", help="smoke run: a tiny data set of its own, 1 epoch, seed 1, --compare-fixed")
+    parser.add_argument("--all", action="store_true", help="all nine architectures, the pretrain stage and the ensemble, with a summary table")
+    parser.add_argument("--with-committed", action="store_true", help="with --all: add params.yaml's seed from this tree's committed metrics/")
     args = parser.parse_args()
+    if args.with_committed and not args.all:
+        sys.exit("bench/seeds.py: --with-committed needs --all (the committed run has all ten)")
+    if args.all and (args.archs or args.compare_fixed):
+        sys.exit("bench/seeds.py: --all trains every architecture; it takes no --archs or --compare-fixed")
     if args.quick:
-        args.compare_fixed = args.build_data = True
+        args.build_data = True
+        args.compare_fixed = not args.all
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3] if args.compare_fixed else [1, 2])
     archs = args.archs or (QUICK_ARCHS if args.quick else FIXED_ARCHS if args.compare_fixed else DEFAULT_ARCHS)
+    if args.all:
+        archs = [a for a in models.ARCHITECTURES if a != "ensemble"]
     modes = MODES if args.compare_fixed else MODES[:1]
     if args.compare_fixed and not has_fixed_hook():
         sys.exit("bench/seeds.py: --compare-fixed needs the library hook architectures.<arch>.sampling.fixed "
@@ -182,24 +235,37 @@ def main() -> None:
         for arch in archs:  # an architecture's own epochs overrides train.epochs
             set_key(base, f"architectures.{arch}.epochs", 1)
 
-    rows = []
+    rows, pretrain_seconds = [], {}
+    if args.with_committed:
+        seeds = [base["seed"], *[s for s in seeds if s != base["seed"]]]
+        rows += committed_rows(ROOT, base["seed"], [*archs, "ensemble"])
+        pretrain_seconds[base["seed"]] = sum(r["train_seconds"] for r in json.loads((ROOT / "metrics/pretrain.json").read_text()).values())
+        print(f"seed {base['seed']:>3}: the committed default run (metrics/), not retrained", flush=True)
     with tempfile.TemporaryDirectory(prefix="seeds-") as tmp:
         work = scratch_copy(ROOT, Path(tmp), build=args.build_data)
         if args.build_data:
             build_data(work, make_params(base, base["seed"], args.set))
         for seed in seeds:
-            for arch in archs:
+            if args.with_committed and seed == base["seed"]:
+                continue
+            if uses_pretrained(make_params(base, seed, args.set), archs):
+                write_params(work, make_params(base, seed, args.set))
+                run(work, sys.executable, "-m", "stages.pretrain", "data/pretrained", "metrics/pretrain.json", what="pretrain")
+                pretrain = json.loads((work / "metrics/pretrain.json").read_text())
+                pretrain_seconds[seed] = sum(r["train_seconds"] for r in pretrain.values())
+                print(f"seed {seed:>3} pretrain: " + ", ".join(f"{k} held-out {v['val_accuracy']:.3f} ({v['train_seconds']:.0f} s)" for k, v in pretrain.items()), flush=True)
+            for arch in [*archs, "ensemble"] if args.all else archs:
                 for mode in modes:
                     write_params(work, make_params(base, seed, args.set, fixed_arch=arch if mode == "fixed" else None))
-                    run_stage(work, "train", arch)
+                    if arch == "ensemble":
+                        run(work, sys.executable, "-m", "stages.ensemble", what="ensemble")
+                        train = ensemble_train_metrics(work, [r for r in rows if r["seed"] == seed])
+                    else:
+                        run_stage(work, "train", arch)
+                        train = json.loads((work / "metrics/train" / f"{arch}.json").read_text())
                     run_stage(work, "evaluate", arch)
-                    train = json.loads((work / "metrics/train" / f"{arch}.json").read_text())
                     score = json.loads((work / "metrics/evaluate" / f"{arch}.json").read_text())
-                    if "accuracy_motion" not in score:
-                        sys.exit("bench/seeds.py: the frame store's classes are not the synthetic ones (no motion/appearance split)")
-                    row = {"seed": seed, "arch": arch, "mode": mode, "temporal": models.get(arch).INPUT != "frames",
-                           "top1": score["top1"], "motion": score["accuracy_motion"], "appearance": score["accuracy_appearance"],
-                           "epochs": train["epochs_run"], "train_s": train["train_seconds"]}  # fmt: skip
+                    row = result_row(seed, arch, mode, train, score)
                     rows.append(row)
                     label = f" {mode:<7}" if args.compare_fixed else ""
                     print(f"seed {seed:>3} {arch:<20}{label} top-1 {row['top1']:.3f}  motion {row['motion']:.3f}  "
@@ -218,6 +284,17 @@ def main() -> None:
             print(f"seed {seed}{label}: weakest temporal model on motion {low['arch']} {low['motion']:.3f}, "
                   f"best frame model {high['arch']} {high['motion']:.3f}: the criterion {verdict} "
                   f"(margin {low['motion'] - high['motion']:+.3f})")  # fmt: skip
+
+    if args.all:
+        print(f"\nall architectures over seeds {' '.join(map(str, seeds))} (mean +- standard deviation over the seeds; test split, "
+              f"chance 0.10; val_top1 is what anything is chosen on):")  # fmt: skip
+        print(f"{'architecture':20s} {'top1':>15s} {'motion':>15s} {'appearance':>15s} {'val_top1':>15s} {'parameters':>11s} {'train s':>8s}")
+        for arch in [*archs, "ensemble"]:
+            mine = [r for r in rows if r["arch"] == arch]
+            print(f"{arch:20s} " + " ".join(f"{spread([r[m] for r in mine]):>15s}" for m in ("top1", "motion", "appearance", "val_top1"))
+                  + f" {mine[0]['parameters']:>11,d} {statistics.mean(r['train_s'] for r in mine):>8.0f}")  # fmt: skip
+        if pretrain_seconds:
+            print(f"pretrain stage: {statistics.mean(pretrain_seconds.values()):.0f} s of training per seed (both backbones)")
 
     if args.compare_fixed:
         print(f"\nnew sampling vs fixed frames over seeds {' '.join(map(str, seeds))} (mean +- standard deviation over the seeds):")
