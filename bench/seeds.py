@@ -274,8 +274,9 @@ def main() -> None:
     print()
     for mode in modes:
         for seed in seeds:
-            temporal = [r for r in rows if r["seed"] == seed and r["mode"] == mode and r["temporal"]]
-            frame = [r for r in rows if r["seed"] == seed and r["mode"] == mode and not r["temporal"]]
+            models_of_seed = [r for r in rows if r["seed"] == seed and r["mode"] == mode and r["arch"] != "ensemble"]  # neither kind
+            temporal = [r for r in models_of_seed if r["temporal"]]
+            frame = [r for r in models_of_seed if not r["temporal"]]
             if not (temporal and frame):
                 continue
             low, high = min(temporal, key=lambda r: r["motion"]), max(frame, key=lambda r: r["motion"])
