@@ -9,13 +9,11 @@ ImageNet weights) it writes an empty folder.
 """
 
 import argparse
-import os
-import shutil
 from pathlib import Path
 
 from actionrec import cli, config
 from actionrec.errors import ParamError
-from actionrec.io import write_json
+from actionrec.io import atomic_dir, write_json
 
 
 def main() -> None:
@@ -33,11 +31,8 @@ def main() -> None:
     if sizes["batch_size"] > sizes["images"]:
         raise ParamError("pretrain.batch_size", sizes["batch_size"], f"at most pretrain.images = {sizes['images']}")
     recipe = Recipe.read(config.get(params, "pretrain"), "pretrain")
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     results = {}
-    try:
+    with atomic_dir(args.out) as tmp:  # a failure leaves no half-written folder
         for name, settings in backbones.items():
             key = f"pretrain.backbones.{name}"
             epochs = sizes["epochs"] if settings["epochs"] is None else config.positive_int(params, f"{key}.epochs")
@@ -45,11 +40,6 @@ def main() -> None:
             result = pretrain(name, settings, key=key, size=size, recipe=recipe, seed=config.get(params, "seed"), out=tmp, **(sizes | {"epochs": epochs}))
             results[name] = result
             print(f"pretrain {name}: held-out accuracy {result['val_accuracy']:.3f} (chance {result['chance']:.3f}) in {result['train_seconds']} s", flush=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(args.out, ignore_errors=True)
-    os.replace(tmp, args.out)
     write_json(args.metrics, results)
 
 
