@@ -2,8 +2,8 @@
 
 Only the head trains; the backbone runs in inference mode (``training=False``), so its batch
 norm statistics stay those of its pretraining. ``feature_layer`` cuts the backbone at an earlier
-block (the offline default: ``block_9_add``, the cut the ``pretrain`` stage trains); ``null``
-keeps it whole. With ``weights: null`` there is nothing to keep, and the backbone trains from
+block (the offline default: ``block_10_expand_relu``, the cut the ``pretrain`` stage trains);
+``null`` keeps it whole. With ``weights: null`` there is nothing to keep, and the backbone trains from
 scratch (see ``backbones.trains_from_scratch``).
 """
 

@@ -1,0 +1,89 @@
+"""Every project module a stage's command imports is among that stage's dvc.yaml deps.
+
+A module missing from a stage's deps means that a change to it re-runs nothing and DVC serves a
+stale result. The imports are read from the source (every ``import``, function-level ones
+included), from the stage's entry module down; ``models.get(name)`` imports ``models/<name>.py``
+by name, so the architecture a stage names is added to what it imports.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from dvc.repo import Repo
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("stages", "actionrec", "models")
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def module_file(name: str) -> Path | None:
+    path = ROOT.joinpath(*name.split("."))
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_names(path: Path) -> set[str]:
+    """Project modules (and names that may be modules) that ``path`` imports anywhere in its body."""
+    package = path.relative_to(ROOT).parent.parts
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join([*package[: len(package) - node.level + 1], *([node.module] if node.module else [])]) if node.level else node.module
+            names |= {base, *(f"{base}.{alias.name}" for alias in node.names)}
+    return {name for name in names if name.split(".")[0] in PACKAGES}
+
+
+def imported_files(*modules: str) -> set[str]:
+    """The project files that importing ``modules`` loads (parents' ``__init__`` included)."""
+    seen: set[Path] = set()
+    todo = list(modules)
+    while todo:
+        parts = todo.pop().split(".")
+        for depth in range(1, len(parts) + 1):
+            path = module_file(".".join(parts[:depth]))
+            if path is not None and path not in seen:
+                seen.add(path)
+                todo.extend(imported_names(path))
+    return {path.relative_to(ROOT).as_posix() for path in seen}
+
+
+def named_architecture(stage_name: str) -> list[str]:
+    """The ``models/<name>.py`` that ``models.get`` imports for this stage."""
+    group, _, key = stage_name.partition("@")
+    if key:
+        return [f"models.{key}"]
+    return {"ensemble": ["models.ensemble"], "report": [f"models.{PARAMS['model']}"]}.get(group, [])
+
+
+def stages() -> list:
+    with Repo(str(ROOT)) as repo:
+        return [(stage.addressing, stage.cmd, [dep.def_path for dep in stage.deps]) for stage in repo.index.stages]
+
+
+STAGES = stages()
+
+
+@pytest.mark.parametrize(("name", "cmd", "deps"), STAGES, ids=[name for name, _, _ in STAGES])
+def test_stage_depends_on_every_module_it_imports(name, cmd, deps):
+    entry = sorted(set(re.findall(r"python -m (stages\.\w+)", cmd)))
+    assert entry, f"{name}: no `python -m stages.<module>` in its cmd {cmd!r}"
+    needed = imported_files(*entry, *named_architecture(name))
+    # __init__ files of the packages carry no stage logic (stages/, actionrec/: docstrings only)
+    needed -= {"stages/__init__.py", "actionrec/__init__.py"}
+    covered = {file for file in needed if any(file == dep or file.startswith(dep.rstrip("/") + "/") for dep in deps)}
+    assert needed - covered == set(), f"{name} imports these files but does not depend on them"
+
+
+def test_the_import_reader_sees_function_level_imports():
+    # stages/train.py imports `models` inside main(); the models package must be found through it
+    assert "models/__init__.py" in imported_files("stages.train")
+    assert {"models/two_stream.py", "models/blocks.py", "actionrec/errors.py"} <= imported_files("models.two_stream")
