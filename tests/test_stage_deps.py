@@ -16,6 +16,8 @@ import pytest
 import yaml
 from dvc.repo import Repo
 
+import models
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("stages", "actionrec", "models")
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -56,6 +58,13 @@ def imported_files(*modules: str) -> set[str]:
     return {path.relative_to(ROOT).as_posix() for path in seen}
 
 
+def uncovered(files: set[str], deps: list[str]) -> set[str]:
+    """The files no dep names, itself or as a folder above it."""
+    # __init__ files of these packages carry no stage logic (stages/, actionrec/: docstrings only)
+    files = files - {"stages/__init__.py", "actionrec/__init__.py"}
+    return {file for file in files if not any(file == dep or file.startswith(dep.rstrip("/") + "/") for dep in deps)}
+
+
 def named_architecture(stage_name: str) -> list[str]:
     """The ``models/<name>.py`` that ``models.get`` imports for this stage."""
     group, _, key = stage_name.partition("@")
@@ -76,11 +85,16 @@ STAGES = stages()
 def test_stage_depends_on_every_module_it_imports(name, cmd, deps):
     entry = sorted(set(re.findall(r"python -m (stages\.\w+)", cmd)))
     assert entry, f"{name}: no `python -m stages.<module>` in its cmd {cmd!r}"
-    needed = imported_files(*entry, *named_architecture(name))
-    # __init__ files of the packages carry no stage logic (stages/, actionrec/: docstrings only)
-    needed -= {"stages/__init__.py", "actionrec/__init__.py"}
-    covered = {file for file in needed if any(file == dep or file.startswith(dep.rstrip("/") + "/") for dep in deps)}
-    assert needed - covered == set(), f"{name} imports these files but does not depend on them"
+    assert uncovered(imported_files(*entry, *named_architecture(name)), deps) == set(), f"{name} imports these files but does not depend on them"
+
+
+def test_report_depends_on_what_any_selected_model_imports():
+    # `-S model=<arch>` re-resolves the report's deps: they must cover every model it may name
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]["deps"]
+    assert "models/${model}.py" in deps
+    for arch in models.ARCHITECTURES:
+        resolved = [dep.replace("${model}", arch) for dep in deps]
+        assert uncovered(imported_files("stages.report", f"models.{arch}"), resolved) == set(), f"report with model={arch}"
 
 
 def test_the_import_reader_sees_function_level_imports():
