@@ -199,20 +199,29 @@ def video_views(raw_rgb, raw_flow, n, height, width, sampling: Sampling, size: i
         fields = tf.map_fn(lambda clip: flow_indices(sampling, clip, n), indices)  # (views, stack)
         flow = _as_fields(_decode(raw_flow, _flow_images(tf.reshape(fields, [-1])), full, 1))
         flow = tf.reshape(flow, [tf.shape(indices)[0], sampling.flow_stack, height, width, 2])
+    side = boxes[0][2]  # size, or the short side when size is larger
     out = {"rgb": [], "flow": []}
     for c in range(crops):
         top, left = boxes[c][0], boxes[c][1]
-        out["rgb"].append(rgb[:, :, top : top + size, left : left + size])
+        out["rgb"].append(rgb[:, :, top : top + side, left : left + side])
         if flow is not None:
-            out["flow"].append(flow[:, :, top : top + size, left : left + size])
-    views = {"rgb": tf.concat(out["rgb"], axis=0)}  # (crops * views, length, size, size, 3)
+            out["flow"].append(flow[:, :, top : top + side, left : left + side])
+    views = {"rgb": _resize_views(tf.concat(out["rgb"], axis=0), boxes[0], size, 3)}  # (crops * views, length, size, size, 3)
     if sampling.kind == "frames":
         views["rgb"] = tf.reshape(views["rgb"], [-1, size, size, 3])
     else:
         views["rgb"] = tf.ensure_shape(views["rgb"], [None, sampling.clip_len, size, size, 3])
     if flow is not None:
-        views["flow"] = tf.ensure_shape(tf.concat(out["flow"], axis=0), [None, sampling.flow_stack, size, size, 2])
+        fields = _scale_flow(_resize_views(tf.concat(out["flow"], axis=0), boxes[0], size, 2), boxes[0], size)
+        views["flow"] = tf.ensure_shape(fields, [None, sampling.flow_stack, size, size, 2])
     return views
+
+
+def _resize_views(views: tf.Tensor, box: tf.Tensor, size: int, channels: int) -> tf.Tensor:
+    """(V, T, side, side, C) views -> (V, T, size, size, C): the identity unless ``size`` exceeds the short side."""
+    shape = tf.shape(views)
+    frames = _resize(tf.reshape(views, [-1, shape[2], shape[3], channels]), box, size, channels)
+    return tf.reshape(frames, [shape[0], shape[1], size, size, channels])
 
 
 def examples_per_video(sampling: Sampling, clips: int, crops: int) -> int:
@@ -242,9 +251,6 @@ class _Columns:
             raise DataError("no videos to read (empty split or shard)")
         if sampling.flow_stack and source.flow_root is None:
             raise DataError("two-stream input needs the flow store (run `dvc repro flow`)")
-        small = [r for r in source.rows if min(r["width"], r["height"]) < size]
-        if small:
-            raise DataError(f"{small[0]['video']}: stored at {small[0]['width']}x{small[0]['height']}, smaller than the {size} px input")
         self.frames = tf.constant([str(Path(source.frames_root) / r["frames"]) for r in source.rows])
         flow_root = Path(source.flow_root) if source.flow_root else None
         self.flow = tf.constant([str(flow_root / r["frames"]) if flow_root else "" for r in source.rows])
@@ -336,6 +342,7 @@ def make_dataset(
 def check_input_size(input_size, short_side: int, key: str) -> int:
     if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 16:
         raise ParamError(key, input_size, "an integer >= 16 (pixels)")
-    if input_size > short_side:
-        raise ParamError(key, input_size, f"at most frames.short_side = {short_side} (the store's short side)")
+    if input_size > 4 * short_side:
+        limit = f"at most 4 x frames.short_side = {4 * short_side} (larger inputs upscale the store's frames)"
+        raise ParamError(key, input_size, limit)
     return input_size

@@ -9,12 +9,14 @@ Training (redrawn every epoch, stateless from a seed, as MMAction2's ``SampleFra
   on the clip;
 - space: a crop whose sides are drawn from ``augment.scales`` (fractions of the frame's short
   side, adjacent scales at most one step apart: TSN's multi-scale crop) at a random place,
-  resized to ``input_size`` (a scale of ``input_size / short_side`` crops with no resize).
+  resized to ``input_size`` (a scale of ``input_size / short_side`` crops with no resize; an
+  ``input_size`` above the short side upscales every crop).
 
 Testing (deterministic views, :func:`view_indices` and :func:`view_crops`): ``clips`` windows
 (clip models) or segment sets (frame models: ``clips * K`` frames at the centres of as many
 equal segments) evenly spaced over the whole video, times ``crops`` spatial views of
-``input_size`` (1: centre; 3: both ends and the centre of the long side).
+``input_size`` (1: centre; 3: both ends and the centre of the long side), cut at the short
+side and upscaled when ``input_size`` is larger.
 
 Every function here works on tensors inside the tf.data graph; tests call them eagerly.
 """
@@ -146,8 +148,12 @@ def train_crop(height, width, scales: tuple[float, ...], seed) -> tf.Tensor:
 
 
 def view_crops(height, width, size: int, crops: int) -> tf.Tensor:
-    """(crops, 4) [top, left, size, size]: the centre, or both ends and the centre of the long side."""
+    """(crops, 4) [top, left, side, side]: the centre, or both ends and the centre of the long side.
+
+    ``side`` is ``size``, or the short side when ``size`` is larger (the caller upscales the view).
+    """
     height, width = tf.cast(height, tf.int32), tf.cast(width, tf.int32)
+    size = tf.minimum(tf.constant(size, tf.int32), tf.minimum(height, width))
     top, left = (height - size) // 2, (width - size) // 2
     if crops == 1:
         return tf.stack([top, left, size, size])[None]

@@ -225,7 +225,7 @@ def test_clip_len_below_what_conv3d_needs(project):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda a: a.update(input_size=48), "'architectures.conv3d.input_size': 48 (expected at most frames.short_side = 32"),
+        (lambda a: a.update(input_size=200), "'architectures.conv3d.input_size': 200 (expected at most 4 x frames.short_side = 128"),
         (lambda a: a.update(sampling={"clip_len": 0, "frame_interval": 1}), "'architectures.conv3d.sampling.clip_len': 0"),
         (lambda a: a.update(sampling={"clip_len": 4, "frame_intreval": 1}), "'architectures.conv3d.sampling.frame_intreval'"),
         (lambda a: a.update(sampling={"segments": 4}), "'architectures.conv3d.sampling.segments'"),
