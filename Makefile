@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Stage commands in dvc.yaml (python, horovodrun) resolve to the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test bench bench-input bench-train bench-seeds bench-all-seeds bench-fixed dag clean-venv
+.PHONY: setup repro test lint format bench bench-input bench-train bench-seeds bench-all-seeds bench-fixed dag clean-venv
 
 setup: $(SETUP_STAMP)
 
@@ -24,6 +24,15 @@ endif
 
 test: $(SETUP_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff, configured in pyproject.toml: formatting and lint, checked in CI; `make format` applies them.
+lint: $(SETUP_STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(SETUP_STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # Dense store extraction: naive vs extract (2 workers) vs decode-only, per-phase breakdown, UCF101 store sizes (~2 min).
 bench: $(SETUP_STAMP)

@@ -67,7 +67,9 @@ def latency_per_video(trained, row: dict, repeats: int, clips: int = 1, crops: i
     from actionrec.inference import predict_inputs, video_inputs
 
     flow = (FLOW / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
-    inputs = video_inputs(trained, (FRAMES / row["frames"]).read_bytes(), row["num_frames"], row["height"], row["width"], flow, clips, crops)
+    inputs = video_inputs(
+        trained, (FRAMES / row["frames"]).read_bytes(), row["num_frames"], row["height"], row["width"], flow, clips, crops
+    )
     return metrics.latency_ms(lambda: predict_inputs(trained, inputs), warmup=2, repeats=repeats)["median"]
 
 
@@ -142,8 +144,10 @@ def evaluate(arch: str, params: dict) -> dict:
         trained = load_trained(arch, MODELS_DIR)
         store = read_store(FRAMES)
         if trained.store != {k: store[k] for k in trained.store}:
-            raise DataError(f"{MODELS_DIR / arch}: trained on a frame store built with {trained.store}, data/frames has "
-                            f"{ {k: store[k] for k in trained.store} } (rerun `dvc repro train@{arch}`)")  # fmt: skip
+            raise DataError(
+                f"{MODELS_DIR / arch}: trained on a frame store built with {trained.store}, data/frames has "
+                f"{ {k: store[k] for k in trained.store} } (rerun `dvc repro train@{arch}`)"
+            )
         if trained.classes != store["classes"]:
             raise DataError(f"{MODELS_DIR / arch}: trained on other classes than data/frames holds (rerun `dvc repro train@{arch}`)")
         views = settings["clips"], settings["crops"]
@@ -209,7 +213,9 @@ def build_ensemble(params: dict) -> dict:
     val = [Predictions.read(MODELS_DIR / m / "val_predictions.csv") for m in members]
     for member, p in zip(members[1:], val[1:]):
         if p.videos != val[0].videos:
-            raise DataError(f"{MODELS_DIR / member}/val_predictions.csv: other validation videos than {members[0]}'s (retrain with one train.val_groups and seed)")
+            raise DataError(
+                f"{MODELS_DIR / member}/val_predictions.csv: other validation videos than {members[0]}'s (retrain with one train.val_groups and seed)"
+            )
     val_combined = models.get("ensemble").combine([p.probabilities for p in val], method, weights)
     validation = metrics.video_accuracy(val[0].labels, val_combined, val[0].classes, synthetic.class_kinds(val[0].classes), prefix="val_")
     summary = {

@@ -20,10 +20,12 @@ from pathlib import Path
 CHECKPOINTS = Path("data/checkpoints")  # actionrec.training.CHECKPOINTS (importing that loads TensorFlow)
 RESUME = "completed epochs are checkpointed and `dvc repro` resumes after the last one"
 PEER_FAILED = 75  # exit status of a rank that stopped because another one failed (EX_TEMPFAIL: retry)
-EXIT_CODES = ("137: killed, e.g. out of memory, or killed by horovodrun after it stopped answering; "
-              f"{PEER_FAILED}: stopped because another rank failed; 143: stopped by SIGTERM, as horovodrun stops the "
-              "other ranks once one has failed; "
-              "other codes: the rank's own error, printed above")  # fmt: skip
+EXIT_CODES = (
+    "137: killed, e.g. out of memory, or killed by horovodrun after it stopped answering; "
+    f"{PEER_FAILED}: stopped because another rank failed; 143: stopped by SIGTERM, as horovodrun stops the "
+    "other ranks once one has failed; "
+    "other codes: the rank's own error, printed above"
+)
 
 
 class Terminated(BaseException):
@@ -54,11 +56,16 @@ def run_rank(work, who: str):
     except (Exception, Terminated) as err:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a SIGTERM now would cut the message short
         if distributed.peer_failed(err):
-            _stop(f"{who} stopped: another rank failed or stopped answering, so horovod shut down "
-                  f"(horovodrun's \"Process N exit with status code C\" lines say which); {RESUME}", PEER_FAILED)  # fmt: skip
+            _stop(
+                f"{who} stopped: another rank failed or stopped answering, so horovod shut down "
+                f'(horovodrun\'s "Process N exit with status code C" lines say which); {RESUME}',
+                PEER_FAILED,
+            )
         if isinstance(err, Terminated):
-            _stop(f"{who} was stopped by SIGTERM (horovodrun sends it to the remaining ranks once one has failed, "
-                  f"and on Ctrl-C); {RESUME}", 143)  # fmt: skip
+            _stop(
+                f"{who} was stopped by SIGTERM (horovodrun sends it to the remaining ranks once one has failed, and on Ctrl-C); {RESUME}",
+                143,
+            )
         raise
 
 
@@ -72,10 +79,15 @@ def after_failure(arch: str) -> None:
             continue
         last = max(last or found, found)
     if last:
-        resume = (f"The last checkpoint is epoch {last[1]} ({last[2]}/): `dvc repro` resumes after it, "
-                  "unless params, data or seed have changed since")  # fmt: skip
+        resume = (
+            f"The last checkpoint is epoch {last[1]} ({last[2]}/): `dvc repro` resumes after it, "
+            "unless params, data or seed have changed since"
+        )
     else:
         resume = "No epoch had completed: `dvc repro` starts the training over"
-    print(f"error: train {arch} failed. horovodrun's \"Process N exit with status code C\" lines above say how each "
-          f"rank ended ({EXIT_CODES}). {resume}.", file=sys.stderr)  # fmt: skip
+    print(
+        f'error: train {arch} failed. horovodrun\'s "Process N exit with status code C" lines above say how each '
+        f"rank ended ({EXIT_CODES}). {resume}.",
+        file=sys.stderr,
+    )
     sys.exit(1)

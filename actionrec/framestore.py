@@ -34,9 +34,22 @@ from actionrec.io import atomic_dir, write_json
 from actionrec.video import UnreadableVideo, decode_video
 
 MANIFEST_COLUMNS = [
-    "video", "class_name", "label", "group", "clip", "split", "frames", "num_frames", "fps",
-    "width", "height", "frames_found", "native_fps", "original_width", "original_height",
-]  # fmt: skip
+    "video",
+    "class_name",
+    "label",
+    "group",
+    "clip",
+    "split",
+    "frames",
+    "num_frames",
+    "fps",
+    "width",
+    "height",
+    "frames_found",
+    "native_fps",
+    "original_width",
+    "original_height",
+]
 INT_COLUMNS = ("label", "group", "clip", "num_frames", "width", "height", "frames_found", "original_width", "original_height")
 STORE_KEYS = ("short_side", "fps", "quality")  # the frames.* params a store is built with
 PACK_MAGIC = b"JPK1"
@@ -130,20 +143,23 @@ def _extract_one(job: ExtractJob) -> dict:
         return {"skipped": err.reason}
     write_bytes(Path(job.out), data)
     return {
-        "num_frames": len(decoded.frames), "fps": round(decoded.fps, 3),
-        "width": decoded.stored_width, "height": decoded.stored_height, "frames_found": decoded.frames_found,
-        "native_fps": round(decoded.native_fps, 3), "original_width": decoded.width, "original_height": decoded.height,
+        "num_frames": len(decoded.frames),
+        "fps": round(decoded.fps, 3),
+        "width": decoded.stored_width,
+        "height": decoded.stored_height,
+        "frames_found": decoded.frames_found,
+        "native_fps": round(decoded.native_fps, 3),
+        "original_width": decoded.width,
+        "original_height": decoded.height,
         "bytes": len(data),
-    }  # fmt: skip
+    }
 
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)  # one decoding thread per process: parallelism comes from the pool
 
 
-def extract(
-    raw: Path, out: Path, *, split: int, short_side: int, fps: float | None, quality: int, workers: int, strict: bool
-) -> dict:
+def extract(raw: Path, out: Path, *, split: int, short_side: int, fps: float | None, quality: int, workers: int, strict: bool) -> dict:
     """Build the dense frame store for ``raw`` (UCF101 layout) at ``out``; returns a summary.
 
     Rows are written as results arrive, so memory stays flat in the number of videos.
@@ -172,29 +188,39 @@ def extract(
                     total_bytes += result.pop("bytes")
                     writer.writerow(
                         {
-                            "video": video.path, "class_name": video.class_name, "label": video.label,
-                            "group": video.group, "clip": video.clip, "split": video.split,
+                            "video": video.path,
+                            "class_name": video.class_name,
+                            "label": video.label,
+                            "group": video.group,
+                            "clip": video.clip,
+                            "split": video.split,
                             "frames": frames_path(Path("."), video.path).as_posix(),
                             **result,
                         }
-                    )  # fmt: skip
+                    )
         write_json(tmp / "skipped.json", skipped)
         for item in skipped:
             print(f"skipped {item['video']}: {item['reason']}")
         if skipped and strict:
             raise DataError(
-                f"{len(skipped)} unreadable videos and frames.strict is true; first: "
-                f"{skipped[0]['video']}: {skipped[0]['reason']}"
+                f"{len(skipped)} unreadable videos and frames.strict is true; first: {skipped[0]['video']}: {skipped[0]['reason']}"
             )
         empty = [name for name, n in per_class.items() if n == 0]
         if empty:
             raise DataError(f"no usable videos left for classes: {', '.join(empty)} (see the skipped list above)")
         summary = {
-            "format": "jpeg-pack", "short_side": short_side, "fps": fps, "quality": quality,
-            "split": split, "classes": classes, "videos": sum(per_class.values()), "skipped": len(skipped),
-            "frames": total_frames, "bytes": total_bytes,
+            "format": "jpeg-pack",
+            "short_side": short_side,
+            "fps": fps,
+            "quality": quality,
+            "split": split,
+            "classes": classes,
+            "videos": sum(per_class.values()),
+            "skipped": len(skipped),
+            "frames": total_frames,
+            "bytes": total_bytes,
             "bytes_per_frame": round(total_bytes / max(total_frames, 1), 1),
-        }  # fmt: skip
+        }
         write_json(tmp / "store.json", summary)
     return summary
 

@@ -49,7 +49,7 @@ class Predictions:
         os.replace(tmp, path)
 
     @classmethod
-    def read(cls, path: Path) -> "Predictions":
+    def read(cls, path: Path) -> Predictions:
         path = Path(path)
         if not path.is_file():
             raise PipelineError(f"{path}: predictions not found (run `dvc repro evaluate@{path.stem}`)")
@@ -99,21 +99,40 @@ def load_trained(arch: str, models_dir: Path = MODELS_DIR) -> TrainedModel:
         raise PipelineError(f"{directory}: trained by an older version, before the dense frame store (rerun `dvc repro train@{arch}`)")
     model = keras.saving.load_model(_require(directory / "model.keras", arch), safe_mode=True, compile=False)
     if model.output_shape[-1] != len(meta["classes"]):
-        raise PipelineError(f"{directory}: model has {model.output_shape[-1]} outputs but classes.json lists "
-                            f"{len(meta['classes'])} classes (rerun `dvc repro train@{arch}`)")  # fmt: skip
+        raise PipelineError(
+            f"{directory}: model has {model.output_shape[-1]} outputs but classes.json lists "
+            f"{len(meta['classes'])} classes (rerun `dvc repro train@{arch}`)"
+        )
     kind = meta["input"]
     sampling = Sampling(kind, **meta["sampling"])
     return TrainedModel(arch, model, list(meta["classes"]), kind, int(meta["input_size"]), sampling, meta["store"], meta.get("flow"))
 
 
-def video_inputs(trained: TrainedModel, frames_pack: bytes, num_frames: int, height: int, width: int,
-                 flow_pack: bytes | None = None, clips: int = 1, crops: int = 1):  # fmt: skip
+def video_inputs(
+    trained: TrainedModel,
+    frames_pack: bytes,
+    num_frames: int,
+    height: int,
+    width: int,
+    flow_pack: bytes | None = None,
+    clips: int = 1,
+    crops: int = 1,
+):
     """The model input for one video's test views, as evaluation builds it: E examples
     (frames for frame models, clips for clip models; ``{"rgb", "flow"}`` for two-stream)."""
     if trained.sampling.flow_stack and flow_pack is None:
         raise PipelineError(f"{trained.architecture}: needs the video's optical flow")
-    views = video_views(tf.constant(frames_pack), tf.constant(flow_pack or b""), num_frames, height, width,
-                        trained.sampling, trained.input_size, clips, crops)  # fmt: skip
+    views = video_views(
+        tf.constant(frames_pack),
+        tf.constant(flow_pack or b""),
+        num_frames,
+        height,
+        width,
+        trained.sampling,
+        trained.input_size,
+        clips,
+        crops,
+    )
     if trained.sampling.flow_stack:
         return {"rgb": views["rgb"].numpy(), "flow": views["flow"].numpy()}
     return views["rgb"].numpy()
@@ -133,8 +152,10 @@ def encode_new_video(trained: TrainedModel, path: Path):
     flow_pack = None
     if trained.sampling.flow_stack:
         if not trained.flow:
-            raise PipelineError(f"{trained.architecture}: classes.json does not record its optical flow settings "
-                                f"(retrain with `dvc repro train@{trained.architecture}`)")  # fmt: skip
+            raise PipelineError(
+                f"{trained.architecture}: classes.json does not record its optical flow settings "
+                f"(retrain with `dvc repro train@{trained.architecture}`)"
+            )
         from actionrec.flow import flow_of_pack
 
         f = trained.flow
@@ -163,7 +184,11 @@ def video_probabilities(model, source, sampling, input_size: int, batch_videos: 
     probs, correct = [], []
     for inputs, labels in views.batch(batch_videos).prefetch(1).as_numpy_iterator():
         # (videos, examples, ...) -> one batch of examples for the model, then back per video.
-        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in inputs.items()} if isinstance(inputs, dict) else inputs.reshape(-1, *inputs.shape[2:])
+        flat = (
+            {k: v.reshape(-1, *v.shape[2:]) for k, v in inputs.items()}
+            if isinstance(inputs, dict)
+            else inputs.reshape(-1, *inputs.shape[2:])
+        )
         outputs = model.predict_on_batch(flat)
         outputs = [np.asarray(o, np.float64) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
         outputs = [o.reshape(len(labels), -1, o.shape[-1]) for o in outputs]

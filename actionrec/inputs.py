@@ -25,7 +25,7 @@ import tensorflow as tf
 from actionrec import flow as flowcodes
 from actionrec.errors import DataError, ParamError
 from actionrec.framestore import PACK_MAGIC
-from actionrec.sampling import Sampling, flow_indices, view_crops, view_indices, train_crop, train_indices
+from actionrec.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -44,16 +44,17 @@ class Augment:
     contrast: float = 0.0  # max relative change (0.2 = x0.8 .. x1.2)
 
     @classmethod
-    def from_params(cls, params: dict | None, key: str) -> "Augment":
+    def from_params(cls, params: dict | None, key: str) -> Augment:
         params = dict(params or {})
         unknown = sorted(set(params) - set(cls.__dataclass_fields__))
         if unknown:
             raise ParamError(f"{key}.{unknown[0]}", params[unknown[0]], f"one of {sorted(cls.__dataclass_fields__)}")
         scales = params.get("scales", [1.0])
         if (
-            not isinstance(scales, (list, tuple)) or not scales
+            not isinstance(scales, (list, tuple))
+            or not scales
             or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0.3 <= s <= 1 for s in scales)
-        ):  # fmt: skip
+        ):
             raise ParamError(f"{key}.scales", scales, "a non-empty list of fractions in [0.3, 1] of the short side")
         aug = cls(**{**params, "scales": tuple(float(s) for s in scales)})
         if not isinstance(aug.flip, bool):

@@ -6,16 +6,16 @@ Every function writes its PNG atomically (temporary sibling, then rename) and cr
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: stages run on servers
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import auc
 
 from actionrec.errors import DataError
@@ -124,7 +124,12 @@ def per_class_accuracy_png(per_class: dict, path: Path, title: str, kinds: dict 
         ax.set(xlim=(0, 1), xlabel="accuracy", title=title)
         ax.grid(axis="x", alpha=0.3)
         if kinds:
-            ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in palette.values()], labels=list(palette), loc="upper left", bbox_to_anchor=(1.01, 1))
+            ax.legend(
+                handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in palette.values()],
+                labels=list(palette),
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1),
+            )
 
 
 def leaderboard_png(rows: list[dict], metrics: list[str], path: Path, title: str) -> None:

@@ -123,7 +123,10 @@ def make_images(count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 # Each backbone's settings under ``pretrain.backbones.<name>`` and what a key left out means
 # (``epochs: null``: ``pretrain.epochs``).
-BACKBONES = {"mobilenet_v2": {"alpha": 0.35, "feature_layer": None, "epochs": None}, "efficientnet_b0": {"feature_layer": None, "epochs": None}}
+BACKBONES = {
+    "mobilenet_v2": {"alpha": 0.35, "feature_layer": None, "epochs": None},
+    "efficientnet_b0": {"feature_layer": None, "epochs": None},
+}
 
 
 def backbone_settings(section) -> dict[str, dict]:
@@ -162,7 +165,9 @@ def build_backbone(backbone: str, size: int, settings: dict, key: str):
     return backbones.efficientnet_b0(shape, None, key=key, pooling="max", feature_layer=settings["feature_layer"]), None
 
 
-def pretrain(backbone: str, settings: dict, *, key: str, size: int, images: int, epochs: int, batch_size: int, recipe, seed: int, out) -> dict:
+def pretrain(
+    backbone: str, settings: dict, *, key: str, size: int, images: int, epochs: int, batch_size: int, recipe, seed: int, out
+) -> dict:
     """Train ``backbone`` (+ a softmax) on the synthetic shape task and write the backbone's weights
     to ``weights_path(out, backbone)``. Returns its held-out accuracy and cost."""
     import keras
@@ -178,7 +183,9 @@ def pretrain(backbone: str, settings: dict, *, key: str, size: int, images: int,
     features = net(scaling(inputs) if scaling else inputs)
     model = keras.Model(inputs, keras.layers.Dense(len(SHAPES), activation="softmax", dtype="float32")(features))
     steps = images // batch_size
-    model.compile(optimizer=recipe.make_optimizer(1, epochs, steps), loss=ClassificationLoss(recipe.label_smoothing), metrics=[HeadAccuracy()])
+    model.compile(
+        optimizer=recipe.make_optimizer(1, epochs, steps), loss=ClassificationLoss(recipe.label_smoothing), metrics=[HeadAccuracy()]
+    )
     train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(images, seed=seed, reshuffle_each_iteration=True)
     train = train.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     started = time.perf_counter()
@@ -188,7 +195,12 @@ def pretrain(backbone: str, settings: dict, *, key: str, size: int, images: int,
     path = weights_path(out, backbone)
     net.save_weights(path)
     return {
-        "val_accuracy": round(float(val_accuracy), 4), "train_accuracy": round(float(history.history["accuracy"][-1]), 4),
-        "chance": round(1 / len(SHAPES), 4), "images": images, "epochs": epochs, "train_seconds": round(seconds, 1),
-        "parameters": int(net.count_params()), "feature_layer": settings["feature_layer"],
-    }  # fmt: skip
+        "val_accuracy": round(float(val_accuracy), 4),
+        "train_accuracy": round(float(history.history["accuracy"][-1]), 4),
+        "chance": round(1 / len(SHAPES), 4),
+        "images": images,
+        "epochs": epochs,
+        "train_seconds": round(seconds, 1),
+        "parameters": int(net.count_params()),
+        "feature_layer": settings["feature_layer"],
+    }

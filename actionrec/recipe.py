@@ -57,7 +57,12 @@ class Recipe:
 
         def number(key, low, high, *, closed_low=False):
             value = values[key]
-            ok = not isinstance(value, bool) and isinstance(value, (int, float)) and (low <= value if closed_low else low < value) and value < high
+            ok = (
+                not isinstance(value, bool)
+                and isinstance(value, (int, float))
+                and (low <= value if closed_low else low < value)
+                and value < high
+            )
             if not ok:
                 raise ParamError(f"{prefix}.{key}", value, f"a number in {'[' if closed_low else '('}{low}, {high})")
             return float(value)

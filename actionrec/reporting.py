@@ -39,7 +39,9 @@ def leaderboard_rows() -> list[dict]:
         row.update(parameters=evaluated["parameters"], latency_ms=evaluated["latency_ms"])
         if arch == "ensemble":  # trained = its members trained
             built = _load(MODELS_DIR / "ensemble" / "ensemble.json", "ensemble")
-            row["train_seconds"] = round(sum(_load(TRAIN_METRICS / f"{m}.json", f"train@{m}")["train_seconds"] for m in built["members"]), 1)
+            row["train_seconds"] = round(
+                sum(_load(TRAIN_METRICS / f"{m}.json", f"train@{m}")["train_seconds"] for m in built["members"]), 1
+            )
         else:
             built = _load(TRAIN_METRICS / f"{arch}.json", f"train@{arch}")
             row["train_seconds"] = built["train_seconds"]
@@ -68,8 +70,13 @@ def markdown_table(table: pd.DataFrame) -> str:
             return "" if pd.isna(value) else f"{value:,.{digits.get(column, 3)}f}"
         return f"{value:,}" if isinstance(value, int) else str(value)
 
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "|".join("---" if c in ("architecture", "input") else "---:" for c in table.columns) + "|"]
-    lines += ["| " + " | ".join(cell(c, v) for c, v in zip(table.columns, row)) + " |" for row in table.astype(object).itertuples(index=False)]
+    lines = [
+        "| " + " | ".join(table.columns) + " |",
+        "|" + "|".join("---" if c in ("architecture", "input") else "---:" for c in table.columns) + "|",
+    ]
+    lines += [
+        "| " + " | ".join(cell(c, v) for c, v in zip(table.columns, row)) + " |" for row in table.astype(object).itertuples(index=False)
+    ]
     return "\n".join(lines)
 
 
@@ -87,7 +94,9 @@ def write_report(arch: str) -> dict:
         plots.confusion_png(report["confusion"], classes, tmp / "confusion.png", f"{arch}: confusion matrix (test videos)")
         plots.roc_png(pred.labels, pred.probabilities, classes, tmp / "roc.png", f"{arch}: ROC, one vs rest")
         plots.per_class_accuracy_png(report["per_class"], tmp / "per_class_accuracy.png", f"{arch}: per-class accuracy", report["kinds"])
-        pd.DataFrame(report["worst_confusions"], columns=["true", "predicted", "count", "rate"]).to_csv(tmp / "worst_confusions.csv", index=False)
+        pd.DataFrame(report["worst_confusions"], columns=["true", "predicted", "count", "rate"]).to_csv(
+            tmp / "worst_confusions.csv", index=False
+        )
         shutil.copy(PLOTS_DIR / arch / "report.json", tmp / "report.json")
         (tmp / "report.md").write_text(report_markdown(arch, headline, report))
     selected = {"model": arch, **{k: v for k, v in headline.items() if k != "architecture"}}

@@ -44,7 +44,7 @@ class Sampling:
     fixed: bool = False  # ablation: train on the same frames every epoch (the centre view), as a store of fixed frames would
 
     @classmethod
-    def from_params(cls, params, key: str, kind: str, flow_stack: int = 0) -> "Sampling":
+    def from_params(cls, params, key: str, kind: str, flow_stack: int = 0) -> Sampling:
         if not isinstance(params, dict) or not params:
             raise ParamError(key, params, "a mapping with " + " and ".join(KEYS[kind]))
         allowed = KEYS[kind]

@@ -24,8 +24,8 @@ import itertools
 import os
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from actionrec.cli import run
 from actionrec.errors import PipelineError
@@ -74,6 +74,7 @@ class Allocation:
 # than python-hostlist: that package is GPL-2.0-or-later, every other dependency here is
 # permissively licensed, and the grammar is this small. `scontrol show hostnames` is the reference.
 
+
 def expand_hostlist(expr: str, variable: str = "SLURM_JOB_NODELIST") -> list[str]:
     """Expand a SLURM host list; ranges keep the zero padding of their first bound."""
 
@@ -116,8 +117,7 @@ def _split_top_level(expr: str, fail) -> list[str]:
 
 def _expand_part(part: str, fail) -> list[str]:
     """``rack[1-2]-n[01,03]`` -> every combination of the bracket groups, in order."""
-    choices = [_expand_ranges(piece[1:-1], fail) if piece.startswith("[") else [piece]
-               for piece in re.split(r"(\[[^\]]*\])", part)]
+    choices = [_expand_ranges(piece[1:-1], fail) if piece.startswith("[") else [piece] for piece in re.split(r"(\[[^\]]*\])", part)]
     return ["".join(combo) for combo in itertools.product(*choices)]
 
 
@@ -207,9 +207,12 @@ def _slots(env: Mapping[str, str], nodes: int) -> list[int]:
         return counts * nodes
     if gpus := gpus_per_node(env):
         return [gpus] * nodes
-    raise SlurmError("SLURM_TASKS_PER_NODE", None,
-                     "no task count either (SLURM_NTASKS_PER_NODE, GPUs per node): submit with "
-                     "--ntasks-per-node equal to the GPUs per node (CPU-only: the processes per node)")
+    raise SlurmError(
+        "SLURM_TASKS_PER_NODE",
+        None,
+        "no task count either (SLURM_NTASKS_PER_NODE, GPUs per node): submit with "
+        "--ntasks-per-node equal to the GPUs per node (CPU-only: the processes per node)",
+    )
 
 
 def gpu_warnings(alloc: Allocation, env: Mapping[str, str] | None = None) -> list[str]:
@@ -220,17 +223,20 @@ def gpu_warnings(alloc: Allocation, env: Mapping[str, str] | None = None) -> lis
     odd = [f"{host} ({n})" for host, n in alloc.slots if n != gpus]
     if not odd:
         return []
-    return [f"{gpus} GPU(s) per node but other process counts on {', '.join(odd)}: one process per "
-            f"GPU is the intended setup (--ntasks-per-node={gpus}); extra processes share a GPU, "
-            "missing ones leave GPUs idle"]
+    return [
+        f"{gpus} GPU(s) per node but other process counts on {', '.join(odd)}: one process per "
+        f"GPU is the intended setup (--ntasks-per-node={gpus}); extra processes share a GPU, "
+        "missing ones leave GPUs idle"
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m actionrec.slurm",
-        description="Print horovodrun's process count and host list for the current SLURM job.")
-    parser.add_argument("--plain", action="store_true",
-                        help="print 'NP HOSTS' (e.g. '8 gpu01:4,gpu02:4') instead of dvc exp run -S options")
+        prog="python -m actionrec.slurm", description="Print horovodrun's process count and host list for the current SLURM job."
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="print 'NP HOSTS' (e.g. '8 gpu01:4,gpu02:4') instead of dvc exp run -S options"
+    )
     args = parser.parse_args(argv)
     alloc = allocation()
     for warning in gpu_warnings(alloc):

@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import urllib.error
 import urllib.request
 import zipfile
@@ -238,9 +237,11 @@ def _ucf101_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
     classinds = sorted(extracted["splits"].rglob("classInd.txt"))
     if not classinds:
         raise DataError(f"{archives['splits']}: no classInd.txt inside (is it the split-lists archive {urls['splits']}?)")
-    return _video_root(extracted["video"], archives["video"]), classinds[0].parent, {
-        "archives": {kind: str(path) for kind, path in archives.items()}
-    }
+    return (
+        _video_root(extracted["video"], archives["video"]),
+        classinds[0].parent,
+        {"archives": {kind: str(path) for kind, path in archives.items()}},
+    )
 
 
 # --- lists for a folder without its own ------------------------------------------------------------
@@ -258,6 +259,7 @@ def _derive_lists(videos: list[str], out: Path) -> tuple[Path, str, list[dict]]:
         classes = sorted(present)
         ucf101.write_lists(out, classes, videos)
         return out / LISTS_DIR, "group rule", []
+
     # Match official entries to files by folder + stem, ignoring case and container:
     # ``HandstandPushups/v_HandStandPushups_g01_c01.avi`` also finds ``..._c01.mp4``.
     def key(rel: str) -> tuple[str, str]:
@@ -338,7 +340,7 @@ def _download(url: str, path: Path, *, urls: dict, archives: dict) -> None:
             part.unlink()
             return _download(url, path, urls=urls, archives=archives)
         raise DataError(f"{url}: HTTP {e.code} {e.reason}. {_manual_download_hint(urls, archives)}") from None
-    except (urllib.error.URLError, socket.timeout, OSError) as e:
+    except (TimeoutError, urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise DataError(f"cannot download {url} ({reason}). {_manual_download_hint(urls, archives)}") from None
     with response:
@@ -460,7 +462,9 @@ def _extract_rar(archive: Path, target: Path) -> None:
             continue
         path = target / info.filename
         if not path.is_file() or path.stat().st_size != info.file_size or (info.CRC is not None and _crc32(path) != info.CRC):
-            raise DataError(f"{archive}: corrupt member {info.filename!r} ({tool} did not write it intact); delete the archive to download it again")
+            raise DataError(
+                f"{archive}: corrupt member {info.filename!r} ({tool} did not write it intact); delete the archive to download it again"
+            )
 
 
 def _rar_command(archive: Path, target: Path, *, rar5: bool, solid: bool) -> list[str]:

@@ -51,6 +51,8 @@ CLASSES: dict[str, str] = {
     "Ring": "appearance",
     "Star": "appearance",
 }
+
+
 def class_kinds(classes: list[str]) -> dict[str, str] | None:
     """Motion/appearance kind of each class, for this diagnostic set (None for other data)."""
     return {c: CLASSES[c] for c in classes} if set(classes) <= set(CLASSES) else None

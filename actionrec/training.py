@@ -25,9 +25,9 @@ from actionrec.errors import DataError, ParamError
 from actionrec.framestore import read_manifest, read_store
 from actionrec.inference import Predictions, video_probabilities
 from actionrec.inputs import Augment, Source, check_input_size, examples_per_video, make_dataset
+from actionrec.io import file_digest, write_json
 from actionrec.recipe import ClassificationLoss, HeadAccuracy, Recipe
 from actionrec.sampling import Sampling
-from actionrec.io import file_digest, write_json
 
 FRAMES, FLOW = Path("data/frames"), Path("data/flow")
 MODELS_DIR, CHECKPOINTS, LOGS = Path("data/models"), Path("data/checkpoints"), Path("logs")
@@ -165,9 +165,12 @@ class Checkpoint(keras.callbacks.Callback):
         if self.early.best_weights is not None:
             np.savez(tmp / "best.npz", *self.early.best_weights)
         state = {
-            "epoch": epoch + 1, "history": self.history, "best": self.early.best,
-            "best_epoch": self.early.best_epoch, "wait": self.early.wait,
-        }  # fmt: skip
+            "epoch": epoch + 1,
+            "history": self.history,
+            "best": self.early.best,
+            "best_epoch": self.early.best_epoch,
+            "wait": self.early.wait,
+        }
         write_json(tmp / "state.json", state)
         # A directory cannot be replaced atomically: keep the previous epoch as .old until the new
         # one is in place, so a kill at any moment leaves one complete checkpoint (see latest()).
@@ -227,7 +230,9 @@ class LiveLogger(keras.callbacks.Callback):
         self._log({k: float(v) for k, v in (logs or {}).items()})
 
 
-def validate_videos(module, model, source: Source, sampling: Sampling, size: int, classes: list[str], batch_size: int) -> tuple[dict, Predictions]:
+def validate_videos(
+    module, model, source: Source, sampling: Sampling, size: int, classes: list[str], batch_size: int
+) -> tuple[dict, Predictions]:
     """Video-level accuracy on the validation videos (centre view), overall and per class kind:
     what the models are tuned and compared on (the test split never is).
 
@@ -310,8 +315,12 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     model = models.build(arch, len(classes), spec, arch_params)
     heads, head_weights = models.training_heads(arch, model, arch_params)
     trainer = distributed.DistributedModel(inputs=model.inputs, outputs=heads[0] if len(heads) == 1 else keras.ops.stack(heads, axis=1))
-    trainer.compile(optimizer=recipe.make_optimizer(world.size, settings.epochs, steps), loss=ClassificationLoss(recipe.label_smoothing, head_weights),
-                    metrics=[HeadAccuracy()], jit_compile=settings.xla)  # fmt: skip
+    trainer.compile(
+        optimizer=recipe.make_optimizer(world.size, settings.epochs, steps),
+        loss=ClassificationLoss(recipe.label_smoothing, head_weights),
+        metrics=[HeadAccuracy()],
+        jit_compile=settings.xla,
+    )
     # Under mixed_float16 compile() wrapped the optimizer in a LossScaleOptimizer, whose loss scale
     # is state too: trainer.optimizer (the wrapper) is what is saved and restored.
     optimizer = trainer.optimizer
@@ -340,24 +349,41 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     first_epoch = state["epoch"] if state else 0
     if world.is_chief:
         resumed = f", resuming after epoch {first_epoch}" if state else ""
-        print(f"train {arch}: {len(train_rows)} train / {len(val_rows)} val videos, {world.size} process(es), "
-              f"{steps} steps/epoch, {model.count_params():,} parameters{resumed}")  # fmt: skip
-        print(f"train {arch}: {recipe.optimizer} at peak rate {recipe.peak_rate(world.size):g} ({recipe.warmup_epochs:g} warmup epochs, "
-              f"{recipe.schedule}), weight decay {recipe.weight_decay:g}, label smoothing {recipe.label_smoothing:g}")  # fmt: skip
+        print(
+            f"train {arch}: {len(train_rows)} train / {len(val_rows)} val videos, {world.size} process(es), "
+            f"{steps} steps/epoch, {model.count_params():,} parameters{resumed}"
+        )
+        print(
+            f"train {arch}: {recipe.optimizer} at peak rate {recipe.peak_rate(world.size):g} ({recipe.warmup_epochs:g} warmup epochs, "
+            f"{recipe.schedule}), weight decay {recipe.weight_decay:g}, label smoothing {recipe.label_smoothing:g}"
+        )
         if short:
             print(f"train {arch}: {short} videos shorter than one example ({sampling.as_dict()}) loop or repeat frames")
 
-    train_ds = make_dataset(source(my_train), sampling, input_size=size, batch_size=settings.batch_size, training=True,
-                            seed=settings.seed + world.rank, augment=augment, first_epoch=first_epoch, steps_per_epoch=steps)  # fmt: skip
-    val_ds = make_dataset(source(my_val), sampling, input_size=size, batch_size=settings.batch_size, training=False,
-                          seed=settings.seed)  # fmt: skip
+    train_ds = make_dataset(
+        source(my_train),
+        sampling,
+        input_size=size,
+        batch_size=settings.batch_size,
+        training=True,
+        seed=settings.seed + world.rank,
+        augment=augment,
+        first_epoch=first_epoch,
+        steps_per_epoch=steps,
+    )
+    val_ds = make_dataset(source(my_val), sampling, input_size=size, batch_size=settings.batch_size, training=False, seed=settings.seed)
     val_samples = len(my_val) * per_video
 
     early = ResumableEarlyStopping(state, best_weights, monitor="val_loss", patience=settings.patience, restore_best_weights=True)
     checkpoint = Checkpoint(ckpt_dir, early, world.is_chief)
     checkpoint.history = list(state["history"]) if state else []
-    callbacks: list = [distributed.AverageStatisticsOverRanks(), distributed.AverageMetricsOverRanks(val_samples),
-                       distributed.DropoutSeedsPerRank(settings.seed, world.rank), early, checkpoint]  # fmt: skip
+    callbacks: list = [
+        distributed.AverageStatisticsOverRanks(),
+        distributed.AverageMetricsOverRanks(val_samples),
+        distributed.DropoutSeedsPerRank(settings.seed, world.rank),
+        early,
+        checkpoint,
+    ]
     live = None
     if world.is_chief:
         from dvclive import Live
@@ -368,8 +394,15 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         callbacks.remove(checkpoint)
 
     if first_epoch < settings.epochs:
-        trainer.fit(train_ds, validation_data=val_ds, epochs=settings.epochs, initial_epoch=first_epoch,
-                    steps_per_epoch=steps, callbacks=callbacks, verbose=2 if world.is_chief else 0)  # fmt: skip
+        trainer.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=settings.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=2 if world.is_chief else 0,
+        )
     elif best_weights is not None:
         model.set_weights(best_weights)
     in_sync = distributed.ranks_in_sync(model.weights + optimizer.variables)
@@ -389,12 +422,22 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         val_source = Source(FRAMES, val_rows, FLOW if sampling.flow_stack else None)
         validation, val_predictions = validate_videos(module, model, val_source, sampling, size, classes, settings.batch_size)
     summary = {
-        "architecture": arch, "input": kind, "parameters": int(model.count_params()),
-        "epochs_run": len(history), "best_epoch": best["epoch"], "val_loss": best["val_loss"],
-        "val_accuracy": best["val_accuracy"], **validation, "train_accuracy": best["accuracy"],
-        "train_seconds": round(sum(r["seconds"] for r in history), 1), "processes": world.size,
-        "ranks_in_sync": in_sync, "videos_shorter_than_example": short, "precision": settings.precision, "xla": settings.xla,
-    }  # fmt: skip
+        "architecture": arch,
+        "input": kind,
+        "parameters": int(model.count_params()),
+        "epochs_run": len(history),
+        "best_epoch": best["epoch"],
+        "val_loss": best["val_loss"],
+        "val_accuracy": best["val_accuracy"],
+        **validation,
+        "train_accuracy": best["accuracy"],
+        "train_seconds": round(sum(r["seconds"] for r in history), 1),
+        "processes": world.size,
+        "ranks_in_sync": in_sync,
+        "videos_shorter_than_example": short,
+        "precision": settings.precision,
+        "xla": settings.xla,
+    }
     if world.is_chief:
         out = MODELS_DIR / arch
         out.mkdir(parents=True, exist_ok=True)
@@ -402,8 +445,13 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         model.save(tmp)
         os.replace(tmp, out / "model.keras")
         # Everything inference needs to turn a new video into this model's input exactly as here.
-        meta = {"classes": classes, "input": kind, "input_size": size, "sampling": sampling.as_dict(),
-                "store": {k: store[k] for k in ("short_side", "fps", "quality")}}  # fmt: skip
+        meta = {
+            "classes": classes,
+            "input": kind,
+            "input_size": size,
+            "sampling": sampling.as_dict(),
+            "store": {k: store[k] for k in ("short_side", "fps", "quality")},
+        }
         if kind == "clip+flow":
             flow = json.loads((FLOW / "flow.json").read_text())
             meta["flow"] = {"method": flow["method"], "bound": flow["bound"], "quality": flow["quality"]}

@@ -79,7 +79,10 @@ def resize_rgb(frame_bgr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def decode_video(
-    path: Path, short_side: int, fps_cap: float | None = None, encode: Callable[[np.ndarray], Any] | None = None,
+    path: Path,
+    short_side: int,
+    fps_cap: float | None = None,
+    encode: Callable[[np.ndarray], Any] | None = None,
     threads: int = 0,
 ) -> DecodedVideo:
     """Decode every frame of ``path`` (capped at ``fps_cap``), resized to ``short_side``.

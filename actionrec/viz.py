@@ -19,9 +19,7 @@ def sample_grid(store: Path, out_png: Path, samples_per_class: int, seed: int) -
     manifest = pd.DataFrame(read_manifest(store))
     classes = sorted(manifest["class_name"].unique(), key=lambda c: manifest.loc[manifest.class_name == c, "label"].iloc[0])
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(
-        len(classes), samples_per_class, figsize=(1.6 * samples_per_class, 1.3 * len(classes)), squeeze=False
-    )
+    fig, axes = plt.subplots(len(classes), samples_per_class, figsize=(1.6 * samples_per_class, 1.3 * len(classes)), squeeze=False)
     for row, name in enumerate(classes):
         rows = manifest[manifest.class_name == name].to_dict("records")
         picks = rng.choice(len(rows), size=min(samples_per_class, len(rows)), replace=False)

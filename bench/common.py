@@ -46,7 +46,7 @@ def writable_fourcc(preferred: str | None = None) -> str:
     """The first of ``preferred`` / FOURCCS this OpenCV build can write (and read back)."""
     probe = Path(tempfile.mkdtemp(prefix="fourcc-"))
     try:
-        for fourcc in ([preferred] if preferred else list(FOURCCS)):
+        for fourcc in [preferred] if preferred else list(FOURCCS):
             path = probe / f"probe-{fourcc}.avi"
             writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25, (64, 48))
             if writer.isOpened():
@@ -106,10 +106,15 @@ def synthetic_videos(
         total_frames += len(clip)
     ucf101.write_lists(tmp, classes, rels)
     info = {
-        "videos": videos, "frames": total_frames, "size": list(size), "fps": fps, "fourcc": fourcc,
-        "bytes": sum((tmp / r).stat().st_size for r in rels), "source": "synthetic",
+        "videos": videos,
+        "frames": total_frames,
+        "size": list(size),
+        "fps": fps,
+        "fourcc": fourcc,
+        "bytes": sum((tmp / r).stat().st_size for r in rels),
+        "source": "synthetic",
         "seconds_to_write": round(time.perf_counter() - started, 1),
-    }  # fmt: skip
+    }
     (tmp / "videos.json").write_text(json.dumps(info))
     shutil.rmtree(root, ignore_errors=True)
     os.replace(tmp, root)
@@ -143,8 +148,13 @@ def real_subset(raw: Path, videos: int, into: Path) -> tuple[Path, dict]:
         cap = cv2.VideoCapture(str(raw / rel))
         frames += int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         cap.release()
-    info = {"videos": len(picked), "frames": frames, "fourcc": "as found", "source": str(raw),
-            "bytes": sum((raw / r).stat().st_size for r in picked)}  # fmt: skip
+    info = {
+        "videos": len(picked),
+        "frames": frames,
+        "fourcc": "as found",
+        "source": str(raw),
+        "bytes": sum((raw / r).stat().st_size for r in picked),
+    }
     return into, info
 
 

@@ -44,9 +44,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 import cv2
 
-import common
 from actionrec import config, ucf101
 from actionrec.flow import build_flow_store
 from actionrec.framestore import extract, frames_path, pack, read_manifest, write_bytes
@@ -215,7 +215,9 @@ def same_packs(a: Path, b: Path, rels: list[str]) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=None, help="videos (default 60, quick 8)")
-    parser.add_argument("--frames", type=int, nargs="+", default=None, metavar="N", help="frames per video: N, or MIN MAX (default 150 200)")
+    parser.add_argument(
+        "--frames", type=int, nargs="+", default=None, metavar="N", help="frames per video: N, or MIN MAX (default 150 200)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="extract processes (default 2)")
     parser.add_argument("--profile", default="ucf101", help="profiles/<name>.yaml for the store and flow settings (default ucf101)")
     parser.add_argument("--short-side", type=int, default=None, help="default: the profile's frames.short_side (ucf101: 128)")
@@ -245,19 +247,28 @@ def main() -> None:
             raw, info = common.synthetic_videos(videos, frames, fourcc=args.fourcc)
         rels = [v.path for v in ucf101.index_dataset(raw, 1)]
         source = "synthetic clips" if info["source"] == "synthetic" else f"videos of {info['source']}"
-        print(f"{len(rels)} {source}, {info['frames']} frames ({info['frames'] / len(rels):.0f} per video), "
-              f"codec {info['fourcc']}, {info['bytes'] / info['frames']:.0f} bytes per video frame "
-              f"(UCF101: ~{common.UCF101_RAR_BYTES / common.UCF101_FRAMES:.0f}); short side {args.short_side}, "
-              f"JPEG quality {args.quality}; {os.cpu_count()} CPU cores, load average {load:.2f}")  # fmt: skip
+        print(
+            f"{len(rels)} {source}, {info['frames']} frames ({info['frames'] / len(rels):.0f} per video), "
+            f"codec {info['fourcc']}, {info['bytes'] / info['frames']:.0f} bytes per video frame "
+            f"(UCF101: ~{common.UCF101_RAR_BYTES / common.UCF101_FRAMES:.0f}); short side {args.short_side}, "
+            f"JPEG quality {args.quality}; {os.cpu_count()} CPU cores, load average {load:.2f}"
+        )
 
         # Warm the page cache (and the codec's first-use costs) so no contender pays for them alone.
         decode_only(raw, rels[:2])
         n_naive, t_naive, c_naive, _ = timed(naive, raw, rels, work / "naive", args.short_side, args.quality)
         n_decode, t_decode, c_decode, _ = timed(decode_only, raw, rels)
         summary, t_extract, _, c_workers = timed(
-            extract, raw, work / "frames", split=1, short_side=args.short_side, fps=None, quality=args.quality,
-            workers=args.workers, strict=True,
-        )  # fmt: skip
+            extract,
+            raw,
+            work / "frames",
+            split=1,
+            short_side=args.short_side,
+            fps=None,
+            quality=args.quality,
+            workers=args.workers,
+            strict=True,
+        )
         _, t_pool, _, c_pool = timed(pool_startup, args.workers)
         phases = breakdown(raw, rels, work / "breakdown", args.short_side, args.quality)
         rows = read_manifest(work / "frames")
@@ -272,10 +283,14 @@ def main() -> None:
             ("decode-only (grab+retrieve), 1 proc", t_decode, c_decode),
         ):
             print(f"{name:34s} {wall:7.2f}s {cpu:7.2f}s {n / wall:9.1f} {n_decode / wall:9.0f}")
-        print(f"  (extract includes starting its pool of {args.workers} processes: {t_pool:.2f} s wall, {c_pool:.2f} CPU s, "
-              "measured alone; extract's CPU is the workers' own)")  # fmt: skip
-        print(f"  stored frames = decoded frames: {'yes' if every_frame else 'NO'} ({summary['frames']} stored, {n_decode} decoded); "
-              f"naive packs byte-identical to extract's: {'yes' if identical else 'NO'}")  # fmt: skip
+        print(
+            f"  (extract includes starting its pool of {args.workers} processes: {t_pool:.2f} s wall, {c_pool:.2f} CPU s, "
+            "measured alone; extract's CPU is the workers' own)"
+        )
+        print(
+            f"  stored frames = decoded frames: {'yes' if every_frame else 'NO'} ({summary['frames']} stored, {n_decode} decoded); "
+            f"naive packs byte-identical to extract's: {'yes' if identical else 'NO'}"
+        )
 
         total = sum(phases.values())
         print(f"\none worker's time, by phase (CPU seconds, a single-process loop over the same {n} videos, {n_decode} frames):")
@@ -303,11 +318,17 @@ def main() -> None:
         ucf_frames = args.ucf101_frames
         frames_total = frame_bytes * ucf_frames
         size = (rows[0]["width"], rows[0]["height"])
-        print(f"\nframe store: {summary['bytes'] / 2**20:.1f} MiB for {summary['frames']} frames of {size[0]}x{size[1]}: "
-              f"{frame_bytes:.0f} bytes per frame (pack headers included)")  # fmt: skip
-        print(f"  UCF101 projection: {ucf_frames:,} frames x {frame_bytes:.0f} B = {common.gb(frames_total)}; "
-              f"extraction {cpu_hours((c_workers - c_pool) / summary['frames'] * ucf_frames)} at this rate")  # fmt: skip
-        goals.append(f"UCF101 frame store: {frames_total / 1e9:.1f} GB   (goal <= {GOAL_GB:.0f} GB)   {verdict(frames_total / 1e9 <= GOAL_GB)}")
+        print(
+            f"\nframe store: {summary['bytes'] / 2**20:.1f} MiB for {summary['frames']} frames of {size[0]}x{size[1]}: "
+            f"{frame_bytes:.0f} bytes per frame (pack headers included)"
+        )
+        print(
+            f"  UCF101 projection: {ucf_frames:,} frames x {frame_bytes:.0f} B = {common.gb(frames_total)}; "
+            f"extraction {cpu_hours((c_workers - c_pool) / summary['frames'] * ucf_frames)} at this rate"
+        )
+        goals.append(
+            f"UCF101 frame store: {frames_total / 1e9:.1f} GB   (goal <= {GOAL_GB:.0f} GB)   {verdict(frames_total / 1e9 <= GOAL_GB)}"
+        )
         if not args.no_flow:
             method, bound = config.get(params, "flow.method"), float(config.get(params, "flow.bound"))
             quality = config.jpeg_quality(params, "flow.quality")
@@ -318,15 +339,23 @@ def main() -> None:
             c_flow = max(c_flow - c_pool, 0.0)  # less starting the pool, as for extract
             ucf_fields = ucf_frames - common.UCF101_VIDEOS
             flow_total = field_bytes * ucf_fields
-            print(f"flow store ({method}, bound {bound:g}, quality {quality}): {flow['bytes'] / 2**20:.1f} MiB for {flow['fields']} fields: "
-                  f"{field_bytes:.0f} bytes per field (x and y); built in {t_flow:.1f} s with {args.workers} workers "
-                  f"({c_flow / flow['fields'] * 1e3:.1f} CPU ms per field)")  # fmt: skip
-            print(f"  UCF101 projection: {ucf_fields:,} fields (frames - videos) x {field_bytes:.0f} B = {common.gb(flow_total)}; "
-                  f"flow {cpu_hours(c_flow / flow['fields'] * ucf_fields)} at this rate")  # fmt: skip
-            goals.append(f"UCF101 flow store: {flow_total / 1e9:.1f} GB   (goal <= {GOAL_GB:.0f} GB)   {verdict(flow_total / 1e9 <= GOAL_GB)}")
+            print(
+                f"flow store ({method}, bound {bound:g}, quality {quality}): {flow['bytes'] / 2**20:.1f} MiB for {flow['fields']} fields: "
+                f"{field_bytes:.0f} bytes per field (x and y); built in {t_flow:.1f} s with {args.workers} workers "
+                f"({c_flow / flow['fields'] * 1e3:.1f} CPU ms per field)"
+            )
+            print(
+                f"  UCF101 projection: {ucf_fields:,} fields (frames - videos) x {field_bytes:.0f} B = {common.gb(flow_total)}; "
+                f"flow {cpu_hours(c_flow / flow['fields'] * ucf_fields)} at this rate"
+            )
+            goals.append(
+                f"UCF101 flow store: {flow_total / 1e9:.1f} GB   (goal <= {GOAL_GB:.0f} GB)   {verdict(flow_total / 1e9 <= GOAL_GB)}"
+            )
         if info["source"] == "synthetic":
-            print("  (synthetic clips: a still camera and smooth textures compress better and move less than UCF101's "
-                  "footage; take the sizes from a --raw run on real videos)")  # fmt: skip
+            print(
+                "  (synthetic clips: a still camera and smooth textures compress better and move less than UCF101's "
+                "footage; take the sizes from a --raw run on real videos)"
+            )
 
         print(f"\n--- goals (load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at the end)")
         for line in goals:

@@ -97,8 +97,11 @@ def decode_only(source, sampling, batch: int, seed: int, tf, decode: bool):
     def jpegs(images, channels):
         if not decode:
             return tf.strings.length(images)  # read + parse only
-        return tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=channels, dct_method=DCT), images,
-                         fn_output_signature=tf.TensorSpec([None, None, channels], tf.uint8))  # fmt: skip
+        return tf.map_fn(
+            lambda j: tf.io.decode_jpeg(j, channels=channels, dct_method=DCT),
+            images,
+            fn_output_signature=tf.TensorSpec([None, None, channels], tf.uint8),
+        )
 
     def load(position, index):
         # The seeds make_dataset's training stream uses for the frame indices of this element.
@@ -145,14 +148,26 @@ def phase_breakdown(source, scales: tuple[float, ...], size: int, length: int, r
     steps = [
         ("read_file + pack header", lambda k: tf.strings.length(_images(tf.io.read_file(path), indices)), True),
         ("decode_and_crop_jpeg (the crop only)", lambda k: crop(windows[k]), True),
-        ("  alt: decode_jpeg, whole frame", lambda k: tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3, dct_method=DCT), jpegs, fn_output_signature=tf.uint8), False),
-        ("  alt: decode_jpeg, whole frame, INTEGER_FAST", lambda k: tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3, dct_method="INTEGER_FAST"), jpegs, fn_output_signature=tf.uint8), False),
+        (
+            "  alt: decode_jpeg, whole frame",
+            lambda k: tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3, dct_method=DCT), jpegs, fn_output_signature=tf.uint8),
+            False,
+        ),
+        (
+            "  alt: decode_jpeg, whole frame, INTEGER_FAST",
+            lambda k: tf.map_fn(lambda j: tf.io.decode_jpeg(j, channels=3, dct_method="INTEGER_FAST"), jpegs, fn_output_signature=tf.uint8),
+            False,
+        ),
         ("cast to float32", lambda k: tf.cast(decoded[k], tf.float32), True),
         ("resize, bilinear (no antialias)", lambda k: tf.image.resize(floats[k], size), True),
         ("  alt: resize, antialias=True", lambda k: tf.image.resize(floats[k], size, antialias=True), False),
         ("flip: cond(flip, reverse(float))", lambda k: tf.cond(flip, lambda: tf.reverse(resized[k], axis=[2]), lambda: resized[k]), True),
         ("  alt: where(scalar flip, reverse(float), float)", lambda k: tf.where(flip, tf.reverse(resized[k], axis=[2]), resized[k]), False),
-        ("  alt: cond(flip, reverse(uint8 crop))", lambda k: tf.cond(flip, lambda: tf.reverse(decoded[k], axis=[2]), lambda: decoded[k]), False),
+        (
+            "  alt: cond(flip, reverse(uint8 crop))",
+            lambda k: tf.cond(flip, lambda: tf.reverse(decoded[k], axis=[2]), lambda: decoded[k]),
+            False,
+        ),
     ]
 
     def cost(make) -> float:
@@ -206,10 +221,16 @@ def main() -> None:
     from actionrec import config
 
     params, _ = common.profile_params(args.profile)
-    store_params = {"short_side": config.get(params, "frames.short_side"), "fps": config.frame_rate_cap(params, "frames.fps"),
-                    "quality": config.jpeg_quality(params, "frames.quality")}  # fmt: skip
-    flow_params = {"method": config.get(params, "flow.method"), "bound": float(config.get(params, "flow.bound")),
-                   "quality": config.jpeg_quality(params, "flow.quality")}  # fmt: skip
+    store_params = {
+        "short_side": config.get(params, "frames.short_side"),
+        "fps": config.frame_rate_cap(params, "frames.fps"),
+        "quality": config.jpeg_quality(params, "frames.quality"),
+    }
+    flow_params = {
+        "method": config.get(params, "flow.method"),
+        "bound": float(config.get(params, "flow.bound")),
+        "quality": config.jpeg_quality(params, "flow.quality"),
+    }
     frames_dir, flow_dir = build_stores(videos, tuple(args.frames), store_params, flow_params)
 
     import tensorflow as tf
@@ -225,10 +246,12 @@ def main() -> None:
     source = Source(frames_dir, rows, flow_dir)
     mean_frames = sum(r["num_frames"] for r in rows) / len(rows)
     load = os.getloadavg()[0]
-    print(f"profile {args.profile}: store of {len(rows)} videos at {rows[0]['width']}x{rows[0]['height']} (short side "
-          f"{store_params['short_side']}, quality {store_params['quality']}), {mean_frames:.0f} frames each on average; flow "
-          f"{flow_params['method']} bound {flow_params['bound']:g}; batch {args.batch}; {seconds:g} s per measurement; "
-          f"{os.cpu_count()} CPU cores, load average {load:.2f}")  # fmt: skip
+    print(
+        f"profile {args.profile}: store of {len(rows)} videos at {rows[0]['width']}x{rows[0]['height']} (short side "
+        f"{store_params['short_side']}, quality {store_params['quality']}), {mean_frames:.0f} frames each on average; flow "
+        f"{flow_params['method']} bound {flow_params['bound']:g}; batch {args.batch}; {seconds:g} s per measurement; "
+        f"{os.cpu_count()} CPU cores, load average {load:.2f}"
+    )
 
     results, settings = {}, {}
     for name in args.streams:
@@ -240,21 +263,26 @@ def main() -> None:
         augment = Augment.from_params(config.get(params, f"{prefix}.augment"), f"{prefix}.augment")
         settings[name] = (sampling, size, augment)
         per_video = sampling.segments if kind == "frames" else 1
-        pipeline = per_core(make_dataset(source, sampling, input_size=size, batch_size=args.batch, training=True,
-                                         seed=0, augment=augment, parallel=1), tf)  # fmt: skip
+        pipeline = per_core(
+            make_dataset(source, sampling, input_size=size, batch_size=args.batch, training=True, seed=0, augment=augment, parallel=1), tf
+        )
         x, _ = next(iter(pipeline))
         shapes = {k: tuple(v.shape) for k, v in x.items()} if isinstance(x, dict) else tuple(x.shape)
         rates = {"pipeline": measure(pipeline, seconds, warmup, args.batch)}
         for label, decode in (("decode-only", True), ("read-only", False)):
             rates[label] = measure(per_core(decode_only(source, sampling, args.batch, 0, tf, decode), tf), seconds, warmup, args.batch)
         results[name] = (sampling, per_video, shapes, rates)
-        print(f"  {name:10s} {arch}'s sampling {sampling.as_dict()}, input {size}, augment scales {list(augment.scales)} "
-              f"flip {augment.flip}: batches of {shapes}")  # fmt: skip
+        print(
+            f"  {name:10s} {arch}'s sampling {sampling.as_dict()}, input {size}, augment scales {list(augment.scales)} "
+            f"flip {augment.flip}: batches of {shapes}"
+        )
 
     print("\nexamples per second: a clip (clip), a frame (frames: 3 per video), an RGB clip + flow stack (clip+flow)")
-    print(f"{'stream':10s} {'contender':12s} {'per CPU s':>10s} {'per wall s':>11s} {'cores used':>11s} {'videos/CPU s':>13s} {'/ decode-only':>14s}")
+    print(
+        f"{'stream':10s} {'contender':12s} {'per CPU s':>10s} {'per wall s':>11s} {'cores used':>11s} {'videos/CPU s':>13s} {'/ decode-only':>14s}"
+    )
     goals = []
-    for name, (sampling, per_video, shapes, rates) in results.items():
+    for name, (_sampling, per_video, shapes, rates) in results.items():
         decode_rate = rates["decode-only"][0]
         for label, (cpu_rate, wall_rate, cores) in rates.items():
             ratio = f"{cpu_rate / decode_rate:13.2f}x" if label != "decode-only" else ""
@@ -262,19 +290,25 @@ def main() -> None:
         pipeline_rate = rates["pipeline"][0]
         ratio = pipeline_rate / decode_rate
         if name == "clip":
-            goals.append(f"clip ({'x'.join(map(str, shapes[1:-1]))}) {pipeline_rate:.0f} clips per CPU second   (goal >= {GOAL_CLIPS:.0f})   "
-                         f"{verdict(pipeline_rate >= GOAL_CLIPS)}")  # fmt: skip
+            goals.append(
+                f"clip ({'x'.join(map(str, shapes[1:-1]))}) {pipeline_rate:.0f} clips per CPU second   (goal >= {GOAL_CLIPS:.0f})   "
+                f"{verdict(pipeline_rate >= GOAL_CLIPS)}"
+            )
         goals.append(f"{name} pipeline / decode-only: {ratio:.2f}x   (goal >= {GOAL_RATIO})   {verdict(ratio >= GOAL_RATIO)}")
     if not args.no_breakdown:
         sampling, size, augment = settings.get("clip") or next(iter(settings.values()))
         length = sampling.length
-        print(f"\none {length}-frame clip, step by step (CPU ms, one thread, graph functions, 4 training crops of the store's first video):")
+        print(
+            f"\none {length}-frame clip, step by step (CPU ms, one thread, graph functions, 4 training crops of the store's first video):"
+        )
         steps = phase_breakdown(source, augment.scales, size, length, 5 if args.quick else 20, tf)
-        for name, ms, used in steps:
+        for name, ms, _ in steps:
             print(f"  {name:48s} {ms:6.2f} ms")
         total = sum(ms for _, ms, used in steps if used)
-        print(f"  {'the pipeline steps together':48s} {total:6.2f} ms = {1e3 / total:.0f} clips/s per core at most "
-              f"(the batch copy and the tf.data machinery come on top)")  # fmt: skip
+        print(
+            f"  {'the pipeline steps together':48s} {total:6.2f} ms = {1e3 / total:.0f} clips/s per core at most "
+            f"(the batch copy and the tf.data machinery come on top)"
+        )
     print(f"\n--- goals (load average {load:.2f} at start, {os.getloadavg()[0]:.2f} at the end)")
     for line in goals:
         print(line)

@@ -33,12 +33,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import common  # noqa: E402  (bench/common.py)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import yaml  # noqa: E402
 
-import common  # noqa: E402  (bench/common.py)
 import models  # noqa: E402
 from actionrec import config  # noqa: E402
 from actionrec.errors import ParamError  # noqa: E402
@@ -88,7 +88,10 @@ def batch_for(arch: str, spec: models.InputSpec, batch: int, classes: int):
     elif kind == "clip":
         x = pixels(batch, spec.frames, spec.height, spec.width, 3)
     else:
-        x = {"rgb": pixels(batch, spec.frames, spec.height, spec.width, 3), "flow": pixels(batch, spec.flow_stack, spec.height, spec.width, 2)}
+        x = {
+            "rgb": pixels(batch, spec.frames, spec.height, spec.width, 3),
+            "flow": pixels(batch, spec.flow_stack, spec.height, spec.width, 2),
+        }
     return x, rng.integers(0, classes, batch)
 
 
@@ -130,8 +133,12 @@ def main() -> None:
     stale = stale_keys(overrides)
     if stale:
         print(f"  profile keys params.yaml no longer has (ignored): {', '.join(stale)}")
-    defaulted = [f"{a}.{k}" for a in args.archs for k in ("input_size", "sampling")
-                 if f"architectures.{a}.{k}" not in overrides and not any(o.startswith(f"architectures.{a}.{k}.") for o in overrides)]  # fmt: skip
+    defaulted = [
+        f"{a}.{k}"
+        for a in args.archs
+        for k in ("input_size", "sampling")
+        if f"architectures.{a}.{k}" not in overrides and not any(o.startswith(f"architectures.{a}.{k}.") for o in overrides)
+    ]
     if defaulted and args.input_size is None:
         print(f"  not set by the profile, params.yaml's value used: {', '.join(defaulted)}")
     print("frame models: an example is a frame, and an epoch draws sampling.segments frames per video\n")
@@ -147,8 +154,10 @@ def main() -> None:
         mixed_text = f"{mixed:10.1f} {mixed / fp32:10.2f}x" if mixed else f"{'n/a':>10} {'(no GPU)':>11}"
         print(f"{arch:22} {shape:>22} {fp32:16.1f} {mixed_text} {epoch_min:11.1f} min", flush=True)
     if not gpu:
-        print("\nNo GPU here: mixed precision is not measured (on CPU it only adds casts). "
-              "Run this script on the GPU machine for per-GPU figures.")
+        print(
+            "\nNo GPU here: mixed precision is not measured (on CPU it only adds casts). "
+            "Run this script on the GPU machine for per-GPU figures."
+        )
     if args.quick:
         print("(--quick: batch 2 and one timed step: the rates only show that every model builds and trains)")
 

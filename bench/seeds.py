@@ -157,8 +157,10 @@ def build_data(work: Path, params: dict) -> None:
     for stage in ("download", "extract", "flow"):
         run(work, sys.executable, "-m", f"stages.{stage}", what=stage)
     store = json.loads((work / "data/frames/store.json").read_text())
-    print(f"built the data in the scratch copy: {store['videos']} videos, {store['frames']} frames "
-          f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
+    print(
+        f"built the data in the scratch copy: {store['videos']} videos, {store['frames']} frames ({time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
 
 
 def uses_pretrained(params: dict, archs: list[str]) -> bool:
@@ -169,10 +171,19 @@ def uses_pretrained(params: dict, archs: list[str]) -> bool:
 def result_row(seed: int, arch: str, mode: str, train: dict, score: dict) -> dict:
     if "accuracy_motion" not in score:
         sys.exit("bench/seeds.py: the frame store's classes are not the synthetic ones (no motion/appearance split)")
-    return {"seed": seed, "arch": arch, "mode": mode, "temporal": arch != "ensemble" and models.get(arch).INPUT != "frames",
-            "top1": score["top1"], "motion": score["accuracy_motion"], "appearance": score["accuracy_appearance"],
-            "val_top1": train["val_video_accuracy"], "parameters": train.get("parameters", 0),
-            "epochs": train.get("epochs_run", 0), "train_s": train["train_seconds"]}  # fmt: skip
+    return {
+        "seed": seed,
+        "arch": arch,
+        "mode": mode,
+        "temporal": arch != "ensemble" and models.get(arch).INPUT != "frames",
+        "top1": score["top1"],
+        "motion": score["accuracy_motion"],
+        "appearance": score["accuracy_appearance"],
+        "val_top1": train["val_video_accuracy"],
+        "parameters": train.get("parameters", 0),
+        "epochs": train.get("epochs_run", 0),
+        "train_s": train["train_seconds"],
+    }
 
 
 def committed_rows(root: Path, seed: int, archs: list[str]) -> list[dict]:
@@ -189,8 +200,11 @@ def committed_rows(root: Path, seed: int, archs: list[str]) -> list[dict]:
 def ensemble_train_metrics(work: Path, members: list[dict]) -> dict:
     """The ensemble's validation score and size, as its leaderboard row has them."""
     weights = json.loads((work / "data/models/ensemble/ensemble.json").read_text())
-    return {"val_video_accuracy": weights["val_video_accuracy"], "parameters": sum(r["parameters"] for r in members),
-            "train_seconds": sum(r["train_s"] for r in members)}  # fmt: skip
+    return {
+        "val_video_accuracy": weights["val_video_accuracy"],
+        "parameters": sum(r["parameters"] for r in members),
+        "train_seconds": sum(r["train_s"] for r in members),
+    }
 
 
 def spread(values: list[float]) -> str:
@@ -201,14 +215,27 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default 1 2 (--compare-fixed: 1 2 3; --quick: 1)")
-    parser.add_argument("--archs", nargs="+", default=None, choices=[a for a in models.ARCHITECTURES if a != "ensemble"],
-                        help=f"default {' '.join(DEFAULT_ARCHS)} (--compare-fixed: {' '.join(FIXED_ARCHS)}; --quick: {' '.join(QUICK_ARCHS)})")  # fmt: skip
+    parser.add_argument(
+        "--archs",
+        nargs="+",
+        default=None,
+        choices=[a for a in models.ARCHITECTURES if a != "ensemble"],
+        help=f"default {' '.join(DEFAULT_ARCHS)} (--compare-fixed: {' '.join(FIXED_ARCHS)}; --quick: {' '.join(QUICK_ARCHS)})",
+    )
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="params.yaml overrides for every run")
-    parser.add_argument("--compare-fixed", action="store_true", help="also train every model on fixed frames (needs the sampling.fixed hook)")
-    parser.add_argument("--build-data", action="store_true", help="build data/raw, frames, flow in the scratch copy instead of linking this tree's")
+    parser.add_argument(
+        "--compare-fixed", action="store_true", help="also train every model on fixed frames (needs the sampling.fixed hook)"
+    )
+    parser.add_argument(
+        "--build-data", action="store_true", help="build data/raw, frames, flow in the scratch copy instead of linking this tree's"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: a tiny data set of its own, 1 epoch, seed 1, --compare-fixed")
-    parser.add_argument("--all", action="store_true", help="all nine architectures, the pretrain stage and the ensemble, with a summary table")
-    parser.add_argument("--with-committed", action="store_true", help="with --all: add params.yaml's seed from this tree's committed metrics/")
+    parser.add_argument(
+        "--all", action="store_true", help="all nine architectures, the pretrain stage and the ensemble, with a summary table"
+    )
+    parser.add_argument(
+        "--with-committed", action="store_true", help="with --all: add params.yaml's seed from this tree's committed metrics/"
+    )
     args = parser.parse_args()
     if args.with_committed and not args.all:
         sys.exit("bench/seeds.py: --with-committed needs --all (the committed run has all ten)")
@@ -223,8 +250,10 @@ def main() -> None:
         archs = [a for a in models.ARCHITECTURES if a != "ensemble"]
     modes = MODES if args.compare_fixed else MODES[:1]
     if args.compare_fixed and not has_fixed_hook():
-        sys.exit("bench/seeds.py: --compare-fixed needs the library hook architectures.<arch>.sampling.fixed "
-                 "(actionrec.sampling.Sampling has no `fixed` field; see this script's docstring)")  # fmt: skip
+        sys.exit(
+            "bench/seeds.py: --compare-fixed needs the library hook architectures.<arch>.sampling.fixed "
+            "(actionrec.sampling.Sampling has no `fixed` field; see this script's docstring)"
+        )
     if args.compare_fixed and len(seeds) < 3 and not args.quick:
         print(f"note: {len(seeds)} seed(s); the comparison asks for at least 3")
     base = config.load_params(ROOT / "params.yaml")
@@ -253,7 +282,11 @@ def main() -> None:
                 run(work, sys.executable, "-m", "stages.pretrain", "data/pretrained", "metrics/pretrain.json", what="pretrain")
                 pretrain = json.loads((work / "metrics/pretrain.json").read_text())
                 pretrain_seconds[seed] = sum(r["train_seconds"] for r in pretrain.values())
-                print(f"seed {seed:>3} pretrain: " + ", ".join(f"{k} held-out {v['val_accuracy']:.3f} ({v['train_seconds']:.0f} s)" for k, v in pretrain.items()), flush=True)
+                print(
+                    f"seed {seed:>3} pretrain: "
+                    + ", ".join(f"{k} held-out {v['val_accuracy']:.3f} ({v['train_seconds']:.0f} s)" for k, v in pretrain.items()),
+                    flush=True,
+                )
             for arch in [*archs, "ensemble"] if args.all else archs:
                 for mode in modes:
                     write_params(work, make_params(base, seed, args.set, fixed_arch=arch if mode == "fixed" else None))
@@ -268,8 +301,11 @@ def main() -> None:
                     row = result_row(seed, arch, mode, train, score)
                     rows.append(row)
                     label = f" {mode:<7}" if args.compare_fixed else ""
-                    print(f"seed {seed:>3} {arch:<20}{label} top-1 {row['top1']:.3f}  motion {row['motion']:.3f}  "
-                          f"appearance {row['appearance']:.3f}  ({row['epochs']} epochs, {row['train_s']:.0f} s)", flush=True)  # fmt: skip
+                    print(
+                        f"seed {seed:>3} {arch:<20}{label} top-1 {row['top1']:.3f}  motion {row['motion']:.3f}  "
+                        f"appearance {row['appearance']:.3f}  ({row['epochs']} epochs, {row['train_s']:.0f} s)",
+                        flush=True,
+                    )
 
     print()
     for mode in modes:
@@ -282,18 +318,27 @@ def main() -> None:
             low, high = min(temporal, key=lambda r: r["motion"]), max(frame, key=lambda r: r["motion"])
             verdict = "holds" if low["motion"] > high["motion"] else "FAILS"
             label = f" ({mode})" if args.compare_fixed else ""
-            print(f"seed {seed}{label}: weakest temporal model on motion {low['arch']} {low['motion']:.3f}, "
-                  f"best frame model {high['arch']} {high['motion']:.3f}: the criterion {verdict} "
-                  f"(margin {low['motion'] - high['motion']:+.3f})")  # fmt: skip
+            print(
+                f"seed {seed}{label}: weakest temporal model on motion {low['arch']} {low['motion']:.3f}, "
+                f"best frame model {high['arch']} {high['motion']:.3f}: the criterion {verdict} "
+                f"(margin {low['motion'] - high['motion']:+.3f})"
+            )
 
     if args.all:
-        print(f"\nall architectures over seeds {' '.join(map(str, seeds))} (mean +- standard deviation over the seeds; test split, "
-              f"chance 0.10; val_top1 is what anything is chosen on):")  # fmt: skip
-        print(f"{'architecture':20s} {'top1':>15s} {'motion':>15s} {'appearance':>15s} {'val_top1':>15s} {'parameters':>11s} {'train s':>8s}")
+        print(
+            f"\nall architectures over seeds {' '.join(map(str, seeds))} (mean +- standard deviation over the seeds; test split, "
+            f"chance 0.10; val_top1 is what anything is chosen on):"
+        )
+        print(
+            f"{'architecture':20s} {'top1':>15s} {'motion':>15s} {'appearance':>15s} {'val_top1':>15s} {'parameters':>11s} {'train s':>8s}"
+        )
         for arch in [*archs, "ensemble"]:
             mine = [r for r in rows if r["arch"] == arch]
-            print(f"{arch:20s} " + " ".join(f"{spread([r[m] for r in mine]):>15s}" for m in ("top1", "motion", "appearance", "val_top1"))
-                  + f" {mine[0]['parameters']:>11,d} {statistics.mean(r['train_s'] for r in mine):>8.0f}")  # fmt: skip
+            print(
+                f"{arch:20s} "
+                + " ".join(f"{spread([r[m] for r in mine]):>15s}" for m in ("top1", "motion", "appearance", "val_top1"))
+                + f" {mine[0]['parameters']:>11,d} {statistics.mean(r['train_s'] for r in mine):>8.0f}"
+            )
         if pretrain_seconds:
             print(f"pretrain stage: {statistics.mean(pretrain_seconds.values()):.0f} s of training per seed (both backbones)")
 
@@ -305,8 +350,10 @@ def main() -> None:
                 by_mode = {m: {r["seed"]: r[metric] for r in rows if r["arch"] == arch and r["mode"] == m} for m in MODES}
                 diffs = [by_mode["sampled"][s] - by_mode["fixed"][s] for s in seeds]
                 better = sum(d > 0 for d in diffs)
-                print(f"{arch:20s} {metric:11s} {spread(list(by_mode['sampled'].values())):>15s} "
-                      f"{spread(list(by_mode['fixed'].values())):>15s} {spread(diffs):>17s} {better:>14d} of {len(seeds)}")  # fmt: skip
+                print(
+                    f"{arch:20s} {metric:11s} {spread(list(by_mode['sampled'].values())):>15s} "
+                    f"{spread(list(by_mode['fixed'].values())):>15s} {spread(diffs):>17s} {better:>14d} of {len(seeds)}"
+                )
         if args.quick:
             print("(--quick: one epoch on a tiny data set; the accuracies mean nothing, the run only shows the path works)")
 

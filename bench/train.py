@@ -168,22 +168,44 @@ def resolve_stores(args, params: dict, work: Path, need_flow: bool) -> tuple[Pat
             syn = dict(config.get(params, "data.synthetic"))
             if args.quick:
                 syn["clips_per_group"] = 1
-            print(f"(no frame store at {args.frames}: building a temporary synthetic one, {syn['groups']} groups x "
-                  f"{syn['clips_per_group']} clips x {len(synthetic.CLASSES)} classes, frames.* of params.yaml)")  # fmt: skip
+            print(
+                f"(no frame store at {args.frames}: building a temporary synthetic one, {syn['groups']} groups x "
+                f"{syn['clips_per_group']} clips x {len(synthetic.CLASSES)} classes, frames.* of params.yaml)"
+            )
             raw = work / "store" / "raw"
-            synthetic.generate(raw, groups=syn["groups"], clips_per_group=syn["clips_per_group"], frames=tuple(syn["frames"]),
-                               size=tuple(syn["size"]), fps=syn["fps"], seed=config.get(params, "seed"))  # fmt: skip
-            extract(raw, frames, split=config.get(params, "data.split"), short_side=config.get(params, "frames.short_side"),
-                    fps=config.frame_rate_cap(params, "frames.fps"), quality=config.jpeg_quality(params, "frames.quality"),
-                    workers=config.workers(params, "frames.workers"), strict=False)  # fmt: skip
+            synthetic.generate(
+                raw,
+                groups=syn["groups"],
+                clips_per_group=syn["clips_per_group"],
+                frames=tuple(syn["frames"]),
+                size=tuple(syn["size"]),
+                fps=syn["fps"],
+                seed=config.get(params, "seed"),
+            )
+            extract(
+                raw,
+                frames,
+                split=config.get(params, "data.split"),
+                short_side=config.get(params, "frames.short_side"),
+                fps=config.frame_rate_cap(params, "frames.fps"),
+                quality=config.jpeg_quality(params, "frames.quality"),
+                workers=config.workers(params, "frames.workers"),
+                strict=False,
+            )
         _STORES["frames"] = frames
     if need_flow and "flow" not in _STORES:
         flow = (REPO / args.flow).resolve()
         if not flow_of(flow, _STORES["frames"]):
             print(f"(no flow store of {_STORES['frames']} at {args.flow}: building a temporary one with flow.* of params.yaml)")
             flow = work / "store" / "flow"
-            build_flow_store(_STORES["frames"], flow, method=config.get(params, "flow.method"), bound=float(config.get(params, "flow.bound")),
-                             quality=config.jpeg_quality(params, "flow.quality"), workers=config.workers(params, "flow.workers"))  # fmt: skip
+            build_flow_store(
+                _STORES["frames"],
+                flow,
+                method=config.get(params, "flow.method"),
+                bound=float(config.get(params, "flow.bound")),
+                quality=config.jpeg_quality(params, "flow.quality"),
+                workers=config.workers(params, "flow.workers"),
+            )
         _STORES["flow"] = flow
     return _STORES["frames"], _STORES.get("flow")
 
@@ -225,8 +247,10 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
     source = Source(frames, train_rows, flow)
     # As the stage does with one process (bit-exact reruns on CPU); it applies to both sides.
     make_reproducible(distributed.World(0, 1, 0))
-    print(f"[input] frame store {frames}: {len(train_rows)} training videos, short side {store['short_side']}, batch {batch}, "
-          f"{args.seconds:g} s per measurement after warm-up, {os.cpu_count()} CPU cores")  # fmt: skip
+    print(
+        f"[input] frame store {frames}: {len(train_rows)} training videos, short side {store['short_side']}, batch {batch}, "
+        f"{args.seconds:g} s per measurement after warm-up, {os.cpu_count()} CPU cores"
+    )
 
     results = []
     for arch, kind in kinds.items():
@@ -251,11 +275,17 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
 
         # Training step alone, on the last batch, held in memory.
         keras.utils.set_random_seed(seed)
-        spec = models.InputSpec(frames=1 if kind == "frames" else sampling.clip_len, height=size, width=size, flow_stack=sampling.flow_stack)
+        spec = models.InputSpec(
+            frames=1 if kind == "frames" else sampling.clip_len, height=size, width=size, flow_stack=sampling.flow_stack
+        )
         model = models.build(arch, len(store["classes"]), spec, arch_params)
         trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
-        trainer.compile(optimizer=keras.optimizers.Adam(float(arch_params["learning_rate"])),
-                        loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)  # fmt: skip
+        trainer.compile(
+            optimizer=keras.optimizers.Adam(float(arch_params["learning_rate"])),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=False,
+        )
         x, y = tf.nest.map_structure(tf.identity, x), tf.identity(y)
         for _ in range(args.warmup_steps):
             trainer.train_on_batch(x, y)
@@ -275,9 +305,9 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
         gc.collect()
 
     print(f"{'':20s} {'input pipeline':>16s} {'train step':>14s} {'input/train':>12s}   examples are")
-    for arch, unit, per_video, input_rate, train_rate in results:
+    for arch, unit, _, input_rate, train_rate in results:
         print(f"{arch:20s} {input_rate:10.0f} ex/s {train_rate:8.0f} ex/s {input_rate / train_rate:11.1f}x   {unit}")
-    for arch, unit, per_video, input_rate, _ in results:
+    for arch, _, per_video, input_rate, _ in results:
         if per_video > 1:
             print(f"  ({arch}: the pipeline's {input_rate:.0f} frames/s = {input_rate / per_video:.0f} videos/s read from the store)")
     return [f"input/train {arch}: {i / r:.1f}x   (goal >= 3)   {verdict(i / r >= 3)}" for arch, _, _, i, r in results]
@@ -292,8 +322,10 @@ def bench_memory(args, params: dict, work: Path) -> list[str]:
     groups = params["data"]["synthetic"]["groups"]
     clips = max(1, round(args.videos / (SYNTHETIC_CLASSES * groups)))
     arch = "basic_cnn"
-    print(f"[memory] train stage `python -m stages.train {arch}` ({args.memory_epochs} epoch(s)) on stores of "
-          f"{SYNTHETIC_CLASSES} classes x {groups} groups x {clips} and x {4 * clips} clips, built by the real stages")  # fmt: skip
+    print(
+        f"[memory] train stage `python -m stages.train {arch}` ({args.memory_epochs} epoch(s)) on stores of "
+        f"{SYNTHETIC_CLASSES} classes x {groups} groups x {clips} and x {4 * clips} clips, built by the real stages"
+    )
     rows = []
     for scale in (1, 4):
         root = work / f"memory-{scale}x"
@@ -331,8 +363,10 @@ def bench_scaling(args, params: dict, work: Path) -> list[str]:
     horovodrun = shutil.which("horovodrun", path=child_env()["PATH"])
     if horovodrun is None:
         sys.exit("bench/train.py: horovodrun not found next to this Python (run `make setup`)")
-    print(f"[scaling] `horovodrun -np P -H localhost:P python -m stages.train {arch}`, {args.scaling_epochs} epochs, "
-          f"store {frames} ({json.loads((frames / 'store.json').read_text())['videos']} videos), {os.cpu_count()} CPU cores")  # fmt: skip
+    print(
+        f"[scaling] `horovodrun -np P -H localhost:P python -m stages.train {arch}`, {args.scaling_epochs} epochs, "
+        f"store {frames} ({json.loads((frames / 'store.json').read_text())['videos']} videos), {os.cpu_count()} CPU cores"
+    )
     rows = []
     for procs in (1, 2):
         root = work / f"scaling-np{procs}"
@@ -413,8 +447,10 @@ def bench_reproducible(args, params: dict, work: Path) -> list[str]:
 
     batch = args.batch_size or config.positive_int(params, "train.batch_size")
     settings = ("ops-only", "stage")  # op determinism alone; make_reproducible (plus one op at a time)
-    print(f"[reproducible] {args.steps} train steps on one in-memory batch of {batch} after {args.warmup_steps} warm-up "
-          f"steps, each setting twice in fresh processes, alternating; input_size and sampling of params.yaml")  # fmt: skip
+    print(
+        f"[reproducible] {args.steps} train steps on one in-memory batch of {batch} after {args.warmup_steps} warm-up "
+        f"steps, each setting twice in fresh processes, alternating; input_size and sampling of params.yaml"
+    )
     write_params(work / "reproducible", params)
     rows, goals = [], []
     for arch in REPRODUCIBLE_ARCHS:
@@ -427,14 +463,15 @@ def bench_reproducible(args, params: dict, work: Path) -> list[str]:
                 runs[setting].append((float(ms), digest))
         row = {k: (statistics.mean(ms for ms, _ in v), len({d for _, d in v}) == 1) for k, v in runs.items()}
         rows.append((arch, row))
-        goals.append(f"bit-identical reruns {arch}: {'yes' if row['stage'][1] else 'NO'}   "
-                     f"(goal: yes)   {verdict(row['stage'][1])}")  # fmt: skip
+        goals.append(f"bit-identical reruns {arch}: {'yes' if row['stage'][1] else 'NO'}   (goal: yes)   {verdict(row['stage'][1])}")
 
     print(f"{'':20s} {'ms/step, ops only':>18s} {'identical':>9s} {'ms/step, stage':>15s} {'identical':>9s} {'stage/ops-only':>15s}")
     for arch, row in rows:
         (ms_ops, same_ops), (ms_stage, same_stage) = row["ops-only"], row["stage"]
-        print(f"{arch:20s} {ms_ops:18.1f} {'yes' if same_ops else 'no':>9s} {ms_stage:15.1f} {'yes' if same_stage else 'no':>9s} "
-              f"{ms_stage / ms_ops:14.2f}x")  # fmt: skip
+        print(
+            f"{arch:20s} {ms_ops:18.1f} {'yes' if same_ops else 'no':>9s} {ms_stage:15.1f} {'yes' if same_stage else 'no':>9s} "
+            f"{ms_stage / ms_ops:14.2f}x"
+        )
     return goals
 
 
@@ -442,9 +479,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s timings, 250/1000 videos, fewer epochs")
-    parser.add_argument("--frames", default="data/frames", help="frame store read by the input and scaling parts (relative: to the "
-                        "repository root; missing: a temporary synthetic one is built)")
-    parser.add_argument("--flow", default="data/flow", help="flow store for two-stream models in the input part (missing: built from the frame store)")
+    parser.add_argument(
+        "--frames",
+        default="data/frames",
+        help="frame store read by the input and scaling parts (relative: to the "
+        "repository root; missing: a temporary synthetic one is built)",
+    )
+    parser.add_argument(
+        "--flow", default="data/flow", help="flow store for two-stream models in the input part (missing: built from the frame store)"
+    )
     parser.add_argument("--archs", nargs="+", default=list(ARCHS), help=f"input part: architectures (default {' '.join(ARCHS)})")
     parser.add_argument("--batch-size", type=int, default=None, help="input part (default: train.batch_size)")
     parser.add_argument("--seconds", type=float, default=None, help="input part: seconds per measurement (default 10, quick 3)")
@@ -455,7 +498,13 @@ def main() -> None:
     parser.add_argument("--scaling-epochs", type=int, default=None, help="scaling part: train.epochs (default 3, quick 2)")
     parser.add_argument("--steps", type=int, default=None, help="reproducible part: timed train steps per run (default 20, quick 5)")
     args = parser.parse_args()
-    for name, default, quick in (("seconds", 10.0, 3.0), ("videos", 1000, 250), ("memory_epochs", 2, 1), ("scaling_epochs", 3, 2), ("steps", 20, 5)):
+    for name, default, quick in (
+        ("seconds", 10.0, 3.0),
+        ("videos", 1000, 250),
+        ("memory_epochs", 2, 1),
+        ("scaling_epochs", 3, 2),
+        ("steps", 20, 5),
+    ):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else default)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

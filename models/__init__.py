@@ -16,13 +16,32 @@ from types import ModuleType
 from actionrec.errors import ParamError
 
 ARCHITECTURES = (
-    "basic_cnn", "vgg", "mobilenet", "mobilenet_finetuned", "efficientnet",
-    "cnn_lstm", "pretrained_cnn_lstm", "conv3d", "two_stream", "ensemble",
-)  # fmt: skip
+    "basic_cnn",
+    "vgg",
+    "mobilenet",
+    "mobilenet_finetuned",
+    "efficientnet",
+    "cnn_lstm",
+    "pretrained_cnn_lstm",
+    "conv3d",
+    "two_stream",
+    "ensemble",
+)
 
 # Keys of architectures.<name> that belong to the trainer, not to the model.
-TRAINER_KEYS = ("data", "epochs", "augment", "input_size", "sampling",
-                "optimizer", "learning_rate", "weight_decay", "warmup_epochs", "schedule", "label_smoothing")  # fmt: skip
+TRAINER_KEYS = (
+    "data",
+    "epochs",
+    "augment",
+    "input_size",
+    "sampling",
+    "optimizer",
+    "learning_rate",
+    "weight_decay",
+    "warmup_epochs",
+    "schedule",
+    "label_smoothing",
+)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,9 @@ def trains_from_scratch(weights) -> bool:
     return weights is None
 
 
-def mobilenet_v2(input_shape, alpha=0.35, weights="imagenet", key="architectures.mobilenet", pooling="avg", feature_layer=None) -> keras.Model:
+def mobilenet_v2(
+    input_shape, alpha=0.35, weights="imagenet", key="architectures.mobilenet", pooling="avg", feature_layer=None
+) -> keras.Model:
     """MobileNetV2 without top, up to ``feature_layer``; expects inputs in [-1, 1]. ``key``: the architecture's params prefix."""
     _check_size(input_shape, key)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:

@@ -22,7 +22,11 @@ def min_frames(params: dict) -> int:
 
 
 def build(num_classes: int, spec: InputSpec, params: dict):
-    raise ParamError("architecture", "ensemble", "a trainable architecture (the ensemble is built by the `ensemble` stage from the trained members' predictions)")
+    raise ParamError(
+        "architecture",
+        "ensemble",
+        "a trainable architecture (the ensemble is built by the `ensemble` stage from the trained members' predictions)",
+    )
 
 
 def combine(probabilities: list[np.ndarray], method: str = "mean", weights: list[float] | None = None) -> np.ndarray:

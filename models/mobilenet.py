@@ -26,7 +26,12 @@ def min_frames(params: dict) -> int:
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("mobilenet", params, DEFAULTS)
     backbone = backbones.mobilenet_v2(
-        (spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=p.choice("pooling", POOLINGS), feature_layer=p["feature_layer"]
+        (spec.height, spec.width, 3),
+        p["alpha"],
+        p["weights"],
+        key=p.prefix,
+        pooling=p.choice("pooling", POOLINGS),
+        feature_layer=p["feature_layer"],
     )
     scratch = backbones.trains_from_scratch(p["weights"])
     backbone.trainable = scratch

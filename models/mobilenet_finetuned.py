@@ -49,7 +49,12 @@ def unfreeze_top(backbone: keras.Model, blocks: int, key: str = "architectures.m
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("mobilenet_finetuned", params, DEFAULTS)
     backbone = backbones.mobilenet_v2(
-        (spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=p.choice("pooling", POOLINGS), feature_layer=p["feature_layer"]
+        (spec.height, spec.width, 3),
+        p["alpha"],
+        p["weights"],
+        key=p.prefix,
+        pooling=p.choice("pooling", POOLINGS),
+        feature_layer=p["feature_layer"],
     )
     unfreeze = p.int("unfreeze", minimum=0, maximum=BLOCKS)
     scratch = backbones.trains_from_scratch(p["weights"])

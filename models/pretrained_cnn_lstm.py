@@ -2,9 +2,9 @@
 
 The backbone's feature map is kept as a grid (not averaged) and squeezed by a trainable 1x1
 convolution, so the per-frame features still say where things are and the LSTM can learn motion
-direction; next to it, the map's global max says what is there. ``feature_layer`` cuts the backbone at an earlier block (e.g. ``block_5_add``: stride 8,
-an 8x8 grid on 64x64 frames) for finer positions and a cheaper, faster-learning encoder; ``null``
-keeps the whole backbone.
+direction; next to it, the map's global max says what is there. ``feature_layer`` cuts the
+backbone at an earlier block (e.g. ``block_5_add``: stride 8, an 8x8 grid on 64x64 frames) for
+finer positions and a cheaper, faster-learning encoder; ``null`` keeps the whole backbone.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def min_frames(params: dict) -> int:
 
 def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     p = Params("pretrained_cnn_lstm", params, DEFAULTS)
-    backbone = backbones.mobilenet_v2((spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=None, feature_layer=p["feature_layer"])
+    backbone = backbones.mobilenet_v2(
+        (spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=None, feature_layer=p["feature_layer"]
+    )
     scratch = backbones.trains_from_scratch(p["weights"])
     backbone.trainable = scratch
     inputs = keras.Input((spec.frames, spec.height, spec.width, 3), name="clip")

@@ -1,6 +1,6 @@
 """evaluate@<arch>: score one architecture (or the ensemble) on the test split.
 
-    python -m stages.evaluate conv3d
+python -m stages.evaluate conv3d
 """
 
 import argparse
@@ -19,8 +19,10 @@ def main() -> None:
 
     m = evaluate(args.architecture, config.load_params())
     kinds = "".join(f", {k[9:]} {v:.3f}" for k, v in m.items() if k.startswith("accuracy_"))
-    print(f"evaluate {args.architecture}: top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, macro F1 {m['macro_f1']:.3f}{kinds} "
-          f"on {m['test_videos']} test videos; {m['latency_ms']:.1f} ms/video")  # fmt: skip
+    print(
+        f"evaluate {args.architecture}: top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, macro F1 {m['macro_f1']:.3f}{kinds} "
+        f"on {m['test_videos']} test videos; {m['latency_ms']:.1f} ms/video"
+    )
 
 
 if __name__ == "__main__":

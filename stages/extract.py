@@ -27,8 +27,10 @@ def main() -> None:
         workers=config.workers(params, "frames.workers"),
         strict=strict,
     )
-    print(f"extract: {summary['videos']} videos ({summary['frames']} frames, {summary['bytes_per_frame']:.0f} bytes each) "
-          f"in {len(summary['classes'])} classes, {summary['skipped']} skipped")  # fmt: skip
+    print(
+        f"extract: {summary['videos']} videos ({summary['frames']} frames, {summary['bytes_per_frame']:.0f} bytes each) "
+        f"in {len(summary['classes'])} classes, {summary['skipped']} skipped"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,10 @@ def main() -> None:
         quality=config.jpeg_quality(params, "flow.quality"),
         workers=config.workers(params, "flow.workers"),
     )
-    print(f"flow: {summary['videos']} videos, {summary['fields']} fields ({summary['method']}, bound {summary['bound']}, "
-          f"{summary['bytes_per_field']:.0f} bytes each)")  # fmt: skip
+    print(
+        f"flow: {summary['videos']} videos, {summary['fields']} fields ({summary['method']}, bound {summary['bound']}, "
+        f"{summary['bytes_per_field']:.0f} bytes each)"
+    )
 
 
 if __name__ == "__main__":

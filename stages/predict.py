@@ -32,8 +32,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ucf101-predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="architecture name (its model is data/models/<model>/)")
     parser.add_argument("--top-k", type=_positive, default=5, help="classes to show per video (default 5)")
-    parser.add_argument("--clips", type=_positive, default=None,
-                        help="clips (clip models) or segment sets (frame models) per video (default: evaluate.clips)")  # fmt: skip
+    parser.add_argument(
+        "--clips",
+        type=_positive,
+        default=None,
+        help="clips (clip models) or segment sets (frame models) per video (default: evaluate.clips)",
+    )
     parser.add_argument("--crops", type=int, choices=(1, 3), default=None, help="spatial crops per view (default: evaluate.crops)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--models-dir", type=Path, default=Path("data/models"), help="where trained models are (default data/models)")

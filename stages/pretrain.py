@@ -37,9 +37,14 @@ def main() -> None:
             key = f"pretrain.backbones.{name}"
             epochs = sizes["epochs"] if settings["epochs"] is None else config.positive_int(params, f"{key}.epochs")
             print(f"pretrain {name}: {sizes['images']} synthetic images of {size} px, {epochs} epochs", flush=True)
-            result = pretrain(name, settings, key=key, size=size, recipe=recipe, seed=config.get(params, "seed"), out=tmp, **(sizes | {"epochs": epochs}))
+            result = pretrain(
+                name, settings, key=key, size=size, recipe=recipe, seed=config.get(params, "seed"), out=tmp, **(sizes | {"epochs": epochs})
+            )
             results[name] = result
-            print(f"pretrain {name}: held-out accuracy {result['val_accuracy']:.3f} (chance {result['chance']:.3f}) in {result['train_seconds']} s", flush=True)
+            print(
+                f"pretrain {name}: held-out accuracy {result['val_accuracy']:.3f} (chance {result['chance']:.3f}) in {result['train_seconds']} s",
+                flush=True,
+            )
     write_json(args.metrics, results)
 
 

@@ -1,6 +1,6 @@
 """report: the full report of the architecture named by the ``model`` param.
 
-    dvc exp run -S model=two_stream      # re-runs only this stage; metrics/selected.json follows
+dvc exp run -S model=two_stream      # re-runs only this stage; metrics/selected.json follows
 """
 
 from actionrec import cli, config

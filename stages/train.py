@@ -15,8 +15,11 @@ from actionrec import cli, config, failures
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("architecture")
-    parser.add_argument("--after-failure", action="store_true",
-                        help="run after horovodrun failed (dvc.yaml does): say which checkpoint `dvc repro` resumes from")  # fmt: skip
+    parser.add_argument(
+        "--after-failure",
+        action="store_true",
+        help="run after horovodrun failed (dvc.yaml does): say which checkpoint `dvc repro` resumes from",
+    )
     args = parser.parse_args()
     if args.after_failure:
         failures.after_failure(args.architecture)
@@ -31,8 +34,10 @@ def main() -> None:
     who = f"train {args.architecture}: rank {world.rank} of {world.size}"
     summary = failures.run_rank(lambda: train(args.architecture, params, world), who)
     if world.is_chief:
-        print(f"train {args.architecture}: val_accuracy {summary['val_accuracy']:.3f} after {summary['epochs_run']} epochs "
-              f"({summary['train_seconds']} s)")  # fmt: skip
+        print(
+            f"train {args.architecture}: val_accuracy {summary['val_accuracy']:.3f} after {summary['epochs_run']} epochs "
+            f"({summary['train_seconds']} s)"
+        )
 
 
 if __name__ == "__main__":

@@ -77,8 +77,17 @@ def read_video(path: Path) -> np.ndarray:
     return np.stack(frames)
 
 
-def save_tiny_model(models_dir: Path, arch: str, classes, *, input_size: int, sampling: dict, store: dict,
-                    flow: dict | None = None, params: dict | None = None):  # fmt: skip
+def save_tiny_model(
+    models_dir: Path,
+    arch: str,
+    classes,
+    *,
+    input_size: int,
+    sampling: dict,
+    store: dict,
+    flow: dict | None = None,
+    params: dict | None = None,
+):
     """A small untrained model saved the way actionrec.training saves one (model.keras + classes.json).
 
     ``sampling`` is the classes.json entry (``Sampling.as_dict()``: segments, or clip_len and
@@ -91,8 +100,12 @@ def save_tiny_model(models_dir: Path, arch: str, classes, *, input_size: int, sa
 
     keras.utils.set_random_seed(0)
     kind = models.get(arch).INPUT
-    spec = models.InputSpec(frames=1 if kind == "frames" else sampling["clip_len"], height=input_size, width=input_size,
-                            flow_stack=sampling.get("flow_stack", 0))  # fmt: skip
+    spec = models.InputSpec(
+        frames=1 if kind == "frames" else sampling["clip_len"],
+        height=input_size,
+        width=input_size,
+        flow_stack=sampling.get("flow_stack", 0),
+    )
     model = models.build(arch, len(classes), spec, params)
     out = Path(models_dir) / arch
     out.mkdir(parents=True, exist_ok=True)

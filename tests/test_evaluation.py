@@ -9,14 +9,14 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO, make_dataset, save_tiny_model
+from tiny import FLOW, SAMPLING, STORE, TINY
 
 import models
 from actionrec import evaluation, reporting
 from actionrec.errors import DataError, ParamError, PipelineError
 from actionrec.evaluation import Predictions
 from actionrec.io import write_json
-from conftest import REPO, make_dataset, save_tiny_model
-from tiny import FLOW, SAMPLING, STORE, TINY
 
 CLASSES = ["Rising", "Falling", "Triangle"]
 VIDEOS = ["Rising/v_Rising_g01_c01.avi", "Falling/v_Falling_g01_c01.avi", "Triangle/v_Triangle_g01_c01.avi", "Rising/v_Rising_g02_c01.avi"]
@@ -135,8 +135,16 @@ def project(tmp_path_factory):
     extract(root / "raw", root / evaluation.FRAMES, split=1, **STORE, workers=1, strict=True)
     build_flow_store(root / evaluation.FRAMES, root / evaluation.FLOW, **FLOW, workers=1)
     for arch in SAMPLING:
-        save_tiny_model(root / evaluation.MODELS_DIR, arch, CLASSES, input_size=24, sampling=SAMPLING[arch], store=STORE,
-                        flow=FLOW if arch == "two_stream" else None, params=TINY[arch])  # fmt: skip
+        save_tiny_model(
+            root / evaluation.MODELS_DIR,
+            arch,
+            CLASSES,
+            input_size=24,
+            sampling=SAMPLING[arch],
+            store=STORE,
+            flow=FLOW if arch == "two_stream" else None,
+            params=TINY[arch],
+        )
     return root
 
 
@@ -145,8 +153,9 @@ def per_video(trained, row, clips, crops):
     from actionrec.inference import video_inputs
 
     flow = (evaluation.FLOW / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
-    x = video_inputs(trained, (evaluation.FRAMES / row["frames"]).read_bytes(), row["num_frames"], row["height"],
-                     row["width"], flow, clips, crops)  # fmt: skip
+    x = video_inputs(
+        trained, (evaluation.FRAMES / row["frames"]).read_bytes(), row["num_frames"], row["height"], row["width"], flow, clips, crops
+    )
     return np.asarray(trained.model.predict_on_batch(x), np.float64)
 
 
@@ -224,10 +233,21 @@ def fake_evaluations(skip: str | None = None) -> None:
     for i, arch in enumerate(models.ARCHITECTURES):
         if arch == skip:
             continue
-        write_json(evaluation.METRICS_DIR / f"{arch}.json", {
-            "architecture": arch, "input": models.get(arch).INPUT, "top1": i / 10, "top5": 0.9, "macro_f1": i / 11,
-            "auc_macro": 0.8, "accuracy_motion": 0.5, "accuracy_appearance": 0.6, "parameters": 1000 + i, "latency_ms": 1.5,
-        })  # fmt: skip
+        write_json(
+            evaluation.METRICS_DIR / f"{arch}.json",
+            {
+                "architecture": arch,
+                "input": models.get(arch).INPUT,
+                "top1": i / 10,
+                "top5": 0.9,
+                "macro_f1": i / 11,
+                "auc_macro": 0.8,
+                "accuracy_motion": 0.5,
+                "accuracy_appearance": 0.6,
+                "parameters": 1000 + i,
+                "latency_ms": 1.5,
+            },
+        )
         if arch != "ensemble":
             write_json(evaluation.TRAIN_METRICS / f"{arch}.json", {"train_seconds": 10.0 + i})
     write_json(evaluation.ENSEMBLE_DIR / "ensemble.json", {"members": ["basic_cnn", "vgg"]})
@@ -272,8 +292,13 @@ def test_report_of_the_selected_model(workdir):
 
 def test_select_model_rejects_an_unknown_name_listing_the_valid_ones(tmp_path):
     (tmp_path / "params.yaml").write_text("model: twostream\n")
-    result = subprocess.run([sys.executable, "-m", "stages.select_model"], cwd=tmp_path, capture_output=True, text=True,
-                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.select_model"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 2
     assert "model" in result.stderr and "twostream" in result.stderr
     assert all(name in result.stderr for name in models.ARCHITECTURES)

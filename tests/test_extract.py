@@ -6,14 +6,23 @@ import json
 import cv2
 import numpy as np
 import pytest
+from conftest import make_dataset, read_video, write_lists_for, write_video
 
 from actionrec import ucf101
 from actionrec.errors import DataError
 from actionrec.framestore import (
-    MANIFEST_COLUMNS, decode_pack, encode_jpeg, encode_video, extract, load_frames, pack, read_manifest, read_store, unpack,
-)  # fmt: skip
+    MANIFEST_COLUMNS,
+    decode_pack,
+    encode_jpeg,
+    encode_video,
+    extract,
+    load_frames,
+    pack,
+    read_manifest,
+    read_store,
+    unpack,
+)
 from actionrec.video import UnreadableVideo, decode_video, stored_size
-from conftest import make_dataset, read_video, write_lists_for, write_video
 
 STORE = {"short_side": 32, "fps": None, "quality": 90}
 JPEG_TOLERANCE = 3  # levels: the codec's own loss, then the store's JPEG

@@ -18,7 +18,6 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-
 from conftest import REPO
 from test_training import BIN, checkpoint_epoch, project, run, set_params, store  # noqa: F401 (fixtures)
 
@@ -52,11 +51,11 @@ def start_and_hurt(root: Path, arch: str, rank: int, hurt, log: Path, env_extra:
 
     Returns (exit status, seconds from the hurt to the command's exit, output, the rank's process).
     """
-    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2",
-               **(env_extra or {}))  # fmt: skip
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ['PATH']}", PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2", **(env_extra or {}))
     with open(log, "w") as out:
-        proc = subprocess.Popen(stage_cmd(arch), shell=True, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            stage_cmd(arch), shell=True, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             deadline = time.time() + 300
             while checkpoint_epoch(root, arch) < 1 and proc.poll() is None and time.time() < deadline:
@@ -110,8 +109,9 @@ def test_a_rank_that_stops_answering_is_timed_out(project, tmp_path):
     """A frozen rank (as from a lost host) keeps its sockets open: the Gloo timeout ends the wait."""
     arch = "conv3d"
     set_params(project, lambda p: p["architectures"][arch].update(epochs=EPOCHS))
-    code, seconds, out, frozen = start_and_hurt(project, arch, 1, lambda p: p.suspend(), tmp_path / "frozen.log",
-                                                {"HOROVOD_GLOO_TIMEOUT_SECONDS": "10"})  # fmt: skip
+    code, seconds, out, frozen = start_and_hurt(
+        project, arch, 1, lambda p: p.suspend(), tmp_path / "frozen.log", {"HOROVOD_GLOO_TIMEOUT_SECONDS": "10"}
+    )
     assert code != 0, out[-3000:]
     # Gloo's timeout shows as the wait that ran out (a collective under way) or as the pair it
     # closed (horovod's background loop got there first): which one depends on timing.
@@ -142,7 +142,7 @@ def test_peer_failures_are_told_apart_from_other_errors():
         try:
             raise tf.errors.UnknownError(None, None, shut)
         except tf.errors.UnknownError:
-            raise KeyboardInterrupt  # e.g. the SIGTERM that arrives while the error propagates
+            raise KeyboardInterrupt  # noqa: B904 (the context is what is tested): e.g. the SIGTERM that arrives while the error propagates
     except KeyboardInterrupt as err:
         assert peer_failed(err)
     assert not peer_failed(ParamError("train.epochs", 0, "an integer >= 1"))

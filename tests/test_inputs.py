@@ -16,7 +16,7 @@ from actionrec.errors import DataError, ParamError
 from actionrec.flow import build_flow_store
 from actionrec.framestore import encode_jpeg, extract, pack, read_manifest, write_bytes
 from actionrec.inputs import Augment, Source, check_input_size, epoch_order, flip_flow, make_dataset, video_dataset
-from actionrec.sampling import Sampling, flow_indices, view_crops, view_indices, train_crop, train_indices
+from actionrec.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
 
 N, SHORT = 24, 32  # frames per video; store short side (64x48 videos -> 43x32)
 
@@ -41,8 +41,7 @@ def clip(**kw) -> Sampling:
 
 
 def take(ds, n):
-    return [tuple(np.asarray(x) if not isinstance(x, dict) else {k: np.asarray(v) for k, v in x.items()} for x in b)
-            for b in ds.take(n)]  # fmt: skip
+    return [tuple(np.asarray(x) if not isinstance(x, dict) else {k: np.asarray(v) for k, v in x.items()} for x in b) for b in ds.take(n)]
 
 
 def frame_index(image: np.ndarray) -> int:
@@ -69,7 +68,7 @@ def test_two_epochs_draw_different_frames_and_a_clip_is_l_frames_s_apart(store):
     for interval in (1, 3):
         ds = make_dataset(src, clip(clip_len=5, frame_interval=interval), input_size=SHORT, batch_size=1, training=True, seed=5)
         starts = []
-        for (x, _) in take(ds, 8):  # one video: one element per epoch
+        for x, _ in take(ds, 8):  # one video: one element per epoch
             picked = [frame_index(f) for f in x[0]]
             assert np.diff(picked).tolist() == [interval] * 4  # consecutive when s = 1
             starts.append(picked[0])
@@ -89,7 +88,7 @@ def test_tsn_draws_one_frame_inside_each_segment_redrawn_every_epoch(store):
     k = 4
     ds = make_dataset(src, Sampling("frames", segments=k), input_size=SHORT, batch_size=k, training=True, seed=2)
     draws = []
-    for (x, _) in take(ds, 6):
+    for x, _ in take(ds, 6):
         picked = [frame_index(f) for f in x]
         for segment, index in enumerate(picked):
             assert segment * N // k <= index < (segment + 1) * N // k
@@ -136,8 +135,10 @@ def write_index_flow(store, tmp_path, rows):
         fields = max(r["num_frames"] - 1, 1)
         images = []
         for j in range(fields):
-            images += [encode_jpeg(np.full((r["height"], r["width"]), 100 + j, np.uint8), 100),
-                       encode_jpeg(np.full((r["height"], r["width"]), 128, np.uint8), 100)]  # fmt: skip
+            images += [
+                encode_jpeg(np.full((r["height"], r["width"]), 100 + j, np.uint8), 100),
+                encode_jpeg(np.full((r["height"], r["width"]), 128, np.uint8), 100),
+            ]
         write_bytes(root / r["frames"], pack(images))
     return root
 
@@ -148,7 +149,7 @@ def test_flow_stacks_are_the_consecutive_fields_at_the_clips_position(store, tmp
     two = Sampling("clip+flow", clip_len=4, frame_interval=3, flow_stack=5)
     src = Source(store / "frames", rows, flow_root)
     ds = make_dataset(src, two, input_size=SHORT, batch_size=1, training=True, seed=9, augment=Augment(flip=False))
-    for (x, _) in take(ds, 8):
+    for x, _ in take(ds, 8):
         picked = [frame_index(f) for f in x["rgb"][0]]
         fields = [int(round(np.median(f[..., 0]))) - 100 for f in x["flow"][0]]
         assert np.diff(fields).tolist() == [1] * 4
@@ -168,7 +169,7 @@ def test_flip_mirrors_the_flow_and_keeps_zero_motion_zero(store, tmp_path):
     two = Sampling("clip+flow", clip_len=2, frame_interval=1, flow_stack=1)
     seen = set()
     for seed in range(10):
-        (x, _), = take(make_dataset(src, two, input_size=SHORT, batch_size=1, training=True, seed=seed, augment=Augment(flip=True)), 1)
+        ((x, _),) = take(make_dataset(src, two, input_size=SHORT, batch_size=1, training=True, seed=seed, augment=Augment(flip=True)), 1)
         x_code = int(round(np.median(x["flow"][0][..., 0])))
         seen.add("flipped" if x_code > 128 else "kept")  # field j's code 100 + j < 128 turns into 156 - j
         assert np.all(x["flow"][0][..., 1] == 128)
@@ -187,8 +188,12 @@ def test_multi_scale_crops_come_from_the_scales_and_the_input_is_never_blown_up_
         assert 0 <= top <= 32 - h and 0 <= left <= 43 - w
     # scales [1]: a crop of the short side at the input size is the stored pixels themselves.
     rows = read_manifest(store / "frames")[:1]
-    (x, _), = take(make_dataset(source(store, rows), clip(clip_len=1), input_size=SHORT, batch_size=1, training=True, seed=0,
-                                augment=Augment(flip=False)), 1)  # fmt: skip
+    ((x, _),) = take(
+        make_dataset(
+            source(store, rows), clip(clip_len=1), input_size=SHORT, batch_size=1, training=True, seed=0, augment=Augment(flip=False)
+        ),
+        1,
+    )
     from actionrec.framestore import load_frames
 
     frames = load_frames(store / "frames", rows[0]).astype(np.float32)
@@ -209,7 +214,7 @@ def test_video_views_are_clips_times_crops_examples(store):
         assert x.shape == (15, 4, 24, 24, 3) and label == row["label"]
         starts = [frame_index(view[0]) for view in x[:5]]
         assert starts == view_indices(clip(clip_len=4, frame_interval=2), N, 5).numpy()[:, 0].tolist()
-    (x, _), = take(video_dataset(source(store, rows), Sampling("frames", segments=3), input_size=24, clips=2, crops=1), 1)
+    ((x, _),) = take(video_dataset(source(store, rows), Sampling("frames", segments=3), input_size=24, clips=2, crops=1), 1)
     assert x.shape == (6, 24, 24, 3)
     assert [frame_index(f) for f in x] == view_indices(Sampling("frames", segments=3), N, 2).numpy()[0].tolist()
 
@@ -370,9 +375,15 @@ def test_two_stream_needs_a_positive_flow_stack():
 
 @pytest.mark.parametrize(
     "params,key",
-    [({"scales": [0.1]}, "aug.scales"), ({"scales": []}, "aug.scales"), ({"brightness": 300}, "aug.brightness"),
-     ({"contrast": 1.5}, "aug.contrast"), ({"rotate": 10}, "aug.rotate"), ({"crop": 0.9}, "aug.crop")],
-)  # fmt: skip
+    [
+        ({"scales": [0.1]}, "aug.scales"),
+        ({"scales": []}, "aug.scales"),
+        ({"brightness": 300}, "aug.brightness"),
+        ({"contrast": 1.5}, "aug.contrast"),
+        ({"rotate": 10}, "aug.rotate"),
+        ({"crop": 0.9}, "aug.crop"),
+    ],
+)
 def test_bad_augmentation_params_name_the_key(params, key):
     with pytest.raises(ParamError, match=key.replace(".", r"\.")):
         Augment.from_params(params, "aug")

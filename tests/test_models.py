@@ -29,7 +29,10 @@ def batch(kind: str, spec: InputSpec = SPEC, n: int = 2, seed: int = 0):
         return rng.uniform(0, 255, (n, h, w, 3)).astype("float32")
     if kind == "clip":
         return rng.uniform(0, 255, (n, t, h, w, 3)).astype("float32")
-    return {"rgb": rng.uniform(0, 255, (n, t, h, w, 3)).astype("float32"), "flow": rng.uniform(0, 255, (n, spec.flow_stack, h, w, 2)).astype("float32")}
+    return {
+        "rgb": rng.uniform(0, 255, (n, t, h, w, 3)).astype("float32"),
+        "flow": rng.uniform(0, 255, (n, spec.flow_stack, h, w, 2)).astype("float32"),
+    }
 
 
 def backbone_of(model: keras.Model) -> keras.Model:
@@ -51,9 +54,17 @@ def _seed():
 
 def test_registry_lists_the_ten_architectures():
     assert models.ARCHITECTURES == (
-        "basic_cnn", "vgg", "mobilenet", "mobilenet_finetuned", "efficientnet",
-        "cnn_lstm", "pretrained_cnn_lstm", "conv3d", "two_stream", "ensemble",
-    )  # fmt: skip
+        "basic_cnn",
+        "vgg",
+        "mobilenet",
+        "mobilenet_finetuned",
+        "efficientnet",
+        "cnn_lstm",
+        "pretrained_cnn_lstm",
+        "conv3d",
+        "two_stream",
+        "ensemble",
+    )
     for name in models.ARCHITECTURES:
         module = models.get(name)
         assert module.INPUT in ("frames", "clip", "clip+flow", "predictions")
@@ -144,8 +155,15 @@ def test_mobilenet_finetuned_trains_only_the_top_blocks(pretrained):
     trainable = [layer for layer in with_weights if layer.trainable]
     assert 0 < len(trainable) < len(with_weights)
     assert all(not layer.trainable for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization))
-    assert {layer.name for layer in trainable} == {"block_15_expand", "block_15_depthwise", "block_15_project",
-                                                   "block_16_expand", "block_16_depthwise", "block_16_project", "Conv_1"}  # fmt: skip
+    assert {layer.name for layer in trainable} == {
+        "block_15_expand",
+        "block_15_depthwise",
+        "block_15_project",
+        "block_16_expand",
+        "block_16_depthwise",
+        "block_16_project",
+        "Conv_1",
+    }
     with pytest.raises(ParamError, match="unfreeze"):
         models.build("mobilenet_finetuned", CLASSES, SPEC, {"weights": pretrained, "unfreeze": 18})
 
@@ -191,8 +209,9 @@ def test_min_frames():
 
 
 def test_frame_wise_applies_the_frame_model_to_every_frame(tmp_path):
-    frame_model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3), keras.layers.BatchNormalization(),
-                                    keras.layers.GlobalAveragePooling2D()])  # fmt: skip
+    frame_model = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3), keras.layers.BatchNormalization(), keras.layers.GlobalAveragePooling2D()]
+    )
     clips = batch("clip", InputSpec(5, 8, 8), n=3)
     outputs = FrameWise(frame_model)(clips)
     assert outputs.shape == (3, 5, 2)
@@ -242,7 +261,10 @@ def test_a_weights_file_of_a_cut_backbone_loads_into_that_cut_only(tmp_path):
         backbone = backbone_of(models.build(arch, CLASSES, SPEC, {"weights": str(path), "feature_layer": "block_9_add"}))
         for expected, got in zip(source.get_weights(), backbone.get_weights()):
             np.testing.assert_array_equal(expected, got)
-    assert backbone_of(models.build("mobilenet", CLASSES, SPEC, {"weights": str(path), "feature_layer": "block_9_add"})).output.shape == (None, 24)
+    assert backbone_of(models.build("mobilenet", CLASSES, SPEC, {"weights": str(path), "feature_layer": "block_9_add"})).output.shape == (
+        None,
+        24,
+    )
     with pytest.raises(PipelineError, match=r"cut\.weights\.h5 does not hold weights for mobilenetv2_0\.35_32"):
         models.build("mobilenet", CLASSES, SPEC, {"weights": str(path)})  # the whole backbone needs more than the file has
 

@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO, make_dataset
+from tiny import shrink_inputs
 
 from actionrec.flow import unpack_flow
 from actionrec.framestore import load_frames, read_manifest
-
-from conftest import REPO, make_dataset
-from tiny import shrink_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -70,9 +69,7 @@ def edit_params(root: Path, change) -> None:
 
 def dvc(root: Path, *args: str) -> str:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "dvc"), *args], cwd=root, env=env, capture_output=True, text=True
-    )
+    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=root, env=env, capture_output=True, text=True)
     assert result.returncode == 0, f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
 
@@ -115,7 +112,10 @@ def test_train_branch_reruns_only_for_its_own_params(project):
     assert summary["architecture"] == "conv3d" and summary["epochs_run"] == 2 and summary["processes"] == 1
     assert (project / "dvclive/conv3d/plots/metrics").is_dir()
 
-    edit_params(project, lambda p: {**p, "architectures": {**p["architectures"], "conv3d": {**p["architectures"]["conv3d"], "learning_rate": 0.002}}})
+    edit_params(
+        project,
+        lambda p: {**p, "architectures": {**p["architectures"], "conv3d": {**p["architectures"]["conv3d"], "learning_rate": 0.002}}},
+    )
     assert stages_run(dvc(project, "repro", "train@conv3d", "train@basic_cnn")) == {"train@conv3d"}
 
 
@@ -123,9 +123,7 @@ def test_unknown_source_fails_naming_valid_ones(project, tmp_path):
     bad = tmp_path / "repo"
     shutil.copytree(project, bad, ignore=shutil.ignore_patterns("data"))
     edit_params(bad, lambda p: {**p, "data": {**p["data"], "source": "youtube"}})
-    result = subprocess.run(
-        [sys.executable, "-m", "stages.download"], cwd=bad, capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "-m", "stages.download"], cwd=bad, capture_output=True, text=True)
     assert result.returncode == 2
     assert "data.source" in result.stderr and "synthetic, ucf101, kaggle, folder" in result.stderr
     assert "Traceback" not in result.stderr

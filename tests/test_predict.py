@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, save_tiny_model, single_video_dataset, write_video
+from tiny import FLOW, SAMPLING, STORE, TINY
 
 import models
 from actionrec import inference
@@ -22,8 +24,6 @@ from actionrec.inputs import Source, video_dataset
 from actionrec.io import write_json
 from actionrec.sampling import Sampling
 from actionrec.video import UnreadableVideo
-from conftest import REPO, save_tiny_model, single_video_dataset, write_video
-from tiny import FLOW, SAMPLING, STORE, TINY
 
 CLASSES = ["Alpha", "Beta", "Gamma"]
 SIZE = 24  # input_size: a 24x24 crop of the 43x32 frames
@@ -31,8 +31,16 @@ N = 16  # frames of the test video
 
 
 def save_trained(models_dir: Path, arch: str):
-    return save_tiny_model(models_dir, arch, CLASSES, input_size=SIZE, sampling=SAMPLING[arch], store=STORE,
-                           flow=FLOW if arch == "two_stream" else None, params=TINY[arch])  # fmt: skip
+    return save_tiny_model(
+        models_dir,
+        arch,
+        CLASSES,
+        input_size=SIZE,
+        sampling=SAMPLING[arch],
+        store=STORE,
+        flow=FLOW if arch == "two_stream" else None,
+        params=TINY[arch],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +79,9 @@ def store_inputs(trained, store: Path, clips: int = 1, crops: int = 1):
     """video_inputs from the packs the extract and flow stages stored for the video."""
     (row,) = read_manifest(store / "frames")
     flow = (store / "flow" / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
-    return video_inputs(trained, (store / "frames" / row["frames"]).read_bytes(), row["num_frames"], row["height"],
-                        row["width"], flow, clips, crops)  # fmt: skip
+    return video_inputs(
+        trained, (store / "frames" / row["frames"]).read_bytes(), row["num_frames"], row["height"], row["width"], flow, clips, crops
+    )
 
 
 def frame_indices(x: np.ndarray, store: Path, top: int = 4, left: int = 9) -> np.ndarray:
@@ -200,7 +209,12 @@ def test_unreadable_video_raises(trained_dir, broken, tmp_path):
     truncated = tmp_path / "cut.avi"
     data = write_video(tmp_path / "whole.avi", 40).read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
-    for path, reason in ((broken[0], "empty file"), (broken[1], "cannot open"), (truncated, "truncated"), (tmp_path / "nope.avi", "not found")):
+    for path, reason in (
+        (broken[0], "empty file"),
+        (broken[1], "cannot open"),
+        (truncated, "truncated"),
+        (tmp_path / "nope.avi", "not found"),
+    ):
         with pytest.raises(UnreadableVideo, match=reason) as err:
             predict_video(trained, path)
         assert str(path) in str(err.value)

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 
 from actionrec import synthetic
 from actionrec.errors import ParamError
 from actionrec.pretraining import SHAPES, backbone_settings, make_images
-from conftest import REPO
 
 
 def test_images_are_deterministic_balanced_and_varied():
@@ -37,8 +37,9 @@ def test_the_task_shares_no_class_with_the_videos():
 
 def test_backbone_settings_fill_defaults_and_name_a_bad_key():
     assert backbone_settings({"mobilenet_v2": {"feature_layer": "block_9_add"}, "efficientnet_b0": None}) == {
-        "mobilenet_v2": {"alpha": 0.35, "feature_layer": "block_9_add", "epochs": None}, "efficientnet_b0": {"feature_layer": None, "epochs": None},
-    }  # fmt: skip
+        "mobilenet_v2": {"alpha": 0.35, "feature_layer": "block_9_add", "epochs": None},
+        "efficientnet_b0": {"feature_layer": None, "epochs": None},
+    }
     assert backbone_settings({}) == {} and backbone_settings(None) == {}
     with pytest.raises(ParamError) as err:
         backbone_settings({"efficientnet_b0": {"alpha": 0.5}})  # EfficientNetB0 has no width multiplier here
@@ -72,7 +73,10 @@ def test_the_stage_writes_weights_the_transfer_architectures_load(tmp_path):
     report = json.loads((tmp_path / "metrics/pretrain.json").read_text())
     defaults = yaml.safe_load((REPO / "params.yaml").read_text())["architectures"]
     spec = models.InputSpec(4, 32, 32)
-    for backbone, archs in {"mobilenet_v2": ["mobilenet", "mobilenet_finetuned", "pretrained_cnn_lstm"], "efficientnet_b0": ["efficientnet"]}.items():
+    for backbone, archs in {
+        "mobilenet_v2": ["mobilenet", "mobilenet_finetuned", "pretrained_cnn_lstm"],
+        "efficientnet_b0": ["efficientnet"],
+    }.items():
         assert f"pretrain {backbone}: held-out accuracy" in result.stdout
         assert 0 <= report[backbone]["val_accuracy"] <= 1 and report[backbone]["images"] == 48
         weights = tmp_path / f"data/pretrained/{backbone}.weights.h5"
@@ -81,7 +85,9 @@ def test_the_stage_writes_weights_the_transfer_architectures_load(tmp_path):
             settings = {k: v for k, v in defaults[arch].items() if k not in models.TRAINER_KEYS} | {"weights": str(weights)}
             model = models.build(arch, 10, spec, settings)
             assert any(layer.trainable_weights for layer in model.layers)  # something trains: the head at least
-    frozen = models.build("mobilenet", 10, spec, {"weights": str(tmp_path / "data/pretrained/mobilenet_v2.weights.h5"), "feature_layer": "block_9_add"})
+    frozen = models.build(
+        "mobilenet", 10, spec, {"weights": str(tmp_path / "data/pretrained/mobilenet_v2.weights.h5"), "feature_layer": "block_9_add"}
+    )
     backbone = next(layer for layer in frozen.layers if layer.name.startswith("mobilenetv2"))
     assert not backbone.trainable  # pretrained: the frozen feature extractor the architecture is meant to be
 
@@ -89,8 +95,14 @@ def test_the_stage_writes_weights_the_transfer_architectures_load(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"backbones": {"resnet50": {}}}, "'pretrain.backbones': {'resnet50': {}} (expected a mapping from mobilenet_v2 and/or efficientnet_b0"),
-        ({"backbones": {"mobilenet_v2": {"feature_layer": "block_99_add"}}}, "'pretrain.backbones.mobilenet_v2.feature_layer': 'block_99_add'"),
+        (
+            {"backbones": {"resnet50": {}}},
+            "'pretrain.backbones': {'resnet50': {}} (expected a mapping from mobilenet_v2 and/or efficientnet_b0",
+        ),
+        (
+            {"backbones": {"mobilenet_v2": {"feature_layer": "block_99_add"}}},
+            "'pretrain.backbones.mobilenet_v2.feature_layer': 'block_99_add'",
+        ),
         ({"optimizer": "adam"}, "'pretrain.optimizer': 'adam'"),
         ({"batch_size": 1000}, "'pretrain.batch_size': 1000"),
         ({"epochs": 0}, "'pretrain.epochs': 0"),

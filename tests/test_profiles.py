@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import yaml
+from conftest import REPO
 
 from actionrec import config, profiles
 from actionrec.errors import ParamError, PipelineError
-from conftest import REPO
 
 
 @pytest.fixture(autouse=True)
@@ -67,8 +67,14 @@ def test_run_hands_the_options_and_extra_arguments_to_dvc_exp_run(tmp_path):
     stub.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
     stub.chmod(0o755)
     env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
-    result = subprocess.run([sys.executable, "-m", "actionrec.profiles", "ucf101", "--run", "train@conv3d"],
-                            cwd=REPO, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "actionrec.profiles", "ucf101", "--run", "train@conv3d"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     argv = result.stdout.splitlines()
     assert argv[:2] == ["exp", "run"] and argv[-1] == "train@conv3d"
     assert "frames.short_side=128" in argv and "data.source=ucf101" in argv

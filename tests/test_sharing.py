@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_pipeline import commit, copy_repo, dvc, stages_run
 from test_workflow import tiny_everything
 
@@ -30,8 +29,11 @@ def origin(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("sharing")
     # basic_cnn: 1 epoch, 4 filters, 2 blocks, and a committed learning rate outside the sweep
     # below, so that both queued experiments train; .dvc/config carries the remote.
-    root = copy_repo(base / "origin", lambda p: set_baseline_lr(tiny_everything(p)),
-                     before_commit=lambda r: dvc(r, "remote", "add", "-d", "shared", str(base / "remote")))  # fmt: skip
+    root = copy_repo(
+        base / "origin",
+        lambda p: set_baseline_lr(tiny_everything(p)),
+        before_commit=lambda r: dvc(r, "remote", "add", "-d", "shared", str(base / "remote")),
+    )
     out = dvc(root, "repro", "train@basic_cnn")
     assert stages_run(out) == {"download", "extract", "pretrain", "train@basic_cnn"}, out
     commit(root, "train basic_cnn")  # dvc.lock, metrics and DVCLive plots go to git
@@ -44,11 +46,7 @@ def set_baseline_lr(params: dict) -> dict:
 
 
 def md5_tree(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
+    return {str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_push_then_clone_and_pull_restores_models_without_retraining(origin, tmp_path):
@@ -77,8 +75,9 @@ def test_push_then_clone_and_pull_restores_models_without_retraining(origin, tmp
 def dvc_unchecked(root: Path, *args: str, **kwargs) -> str:
     """`dvc ...` whose failure is returned, not raised (polling, diagnostics)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=root, env=env, text=True,
-                            **({"capture_output": True} | kwargs))  # fmt: skip
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=root, env=env, text=True, **({"capture_output": True} | kwargs)
+    )
     return (result.stdout or "") + (result.stderr or "")
 
 
@@ -108,8 +107,7 @@ def exp_rows(root: Path) -> dict[str, dict]:
 
 def test_queued_learning_rate_sweep_runs_two_experiments_in_parallel(origin):
     values = ",".join(str(v) for v in SWEEP)
-    out = dvc(origin, "exp", "run", "--queue", "-n", "lr", "-S", f"architectures.basic_cnn.learning_rate={values}",
-              "train@basic_cnn")  # fmt: skip
+    out = dvc(origin, "exp", "run", "--queue", "-n", "lr", "-S", f"architectures.basic_cnn.learning_rate={values}", "train@basic_cnn")
     names = [f"lr-{i + 1}" for i in range(len(SWEEP))]  # a sweep named `lr` queues lr-1, lr-2
     assert out.count("Queued experiment") == len(SWEEP), out
     assert queue_states(origin, names) == {name: "Queued" for name in names}

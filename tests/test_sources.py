@@ -20,10 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import write_video
 
 from actionrec import sources, ucf101
 from actionrec.errors import DataError, ParamError
-from conftest import write_video
 
 OFFICIAL = ucf101.official_lists_dir()
 
@@ -325,7 +325,9 @@ def test_ucf101_resumes_a_partial_download(tmp_path, archives):
     base.mkdir(parents=True)
     body = archives["videos.zip"]
     (base / "videos.zip.part").write_bytes(body[:100_000])
-    sources.prepare_dataset(ucf_params(server.url("videos.zip"), server.url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+    sources.prepare_dataset(
+        ucf_params(server.url("videos.zip"), server.url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache"
+    )
     entry = next(e for e in server.log if e["path"] == "/videos.zip")
     assert entry["range"] == "bytes=100000-" and entry["sent"] == len(body) - 100_000
     assert (base / "videos.zip").read_bytes() == body and not (base / "videos.zip.part").exists()
@@ -337,7 +339,9 @@ def test_ucf101_restarts_when_the_server_ignores_the_range(tmp_path, archives):
     base = tmp_path / "cache" / "ucf101"
     base.mkdir(parents=True)
     (base / "videos.zip.part").write_bytes(b"garbage" * 1000)
-    sources.prepare_dataset(ucf_params(server.url("videos.zip"), server.url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+    sources.prepare_dataset(
+        ucf_params(server.url("videos.zip"), server.url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache"
+    )
     assert (base / "videos.zip").read_bytes() == archives["videos.zip"]
 
 
@@ -361,7 +365,9 @@ def test_ucf101_md5_is_checked(tmp_path, archives):
     with pytest.raises(DataError, match="MD5"):
         sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
     with pytest.raises(ParamError, match="data.ucf101.video_md5"):
-        sources.prepare_dataset(ucf_params("http://x/a.rar", "http://x/b.zip", video_md5="abc"), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c2")
+        sources.prepare_dataset(
+            ucf_params("http://x/a.rar", "http://x/b.zip", video_md5="abc"), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c2"
+        )
 
 
 def test_ucf101_offline_fails_fast_with_instructions(tmp_path):
@@ -372,7 +378,14 @@ def test_ucf101_offline_fails_fast_with_instructions(tmp_path):
         sources.prepare_dataset(ucf_params(video_url, splits_url), tmp_path / "raw", seed=0, cache_dir=cache)
     assert time.monotonic() - started < 5
     message = str(e.value)
-    for text in (video_url, splits_url, str(cache / "ucf101" / "UCF101.rar"), str(cache / "ucf101" / "splits.zip"), "source: folder", "data.path"):
+    for text in (
+        video_url,
+        splits_url,
+        str(cache / "ucf101" / "UCF101.rar"),
+        str(cache / "ucf101" / "splits.zip"),
+        "source: folder",
+        "data.path",
+    ):
         assert text in message
 
 
@@ -428,7 +441,9 @@ def test_unsafe_split_archive_fails_the_stage_and_keeps_dest(tmp_path, archives)
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "keep").write_text("old")
     with pytest.raises(DataError, match="evil.txt"):
-        sources.prepare_dataset(ucf_params(closed_port_url("videos.zip"), closed_port_url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+        sources.prepare_dataset(
+            ucf_params(closed_port_url("videos.zip"), closed_port_url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache"
+        )
     assert (tmp_path / "raw" / "keep").read_text() == "old"
     assert not (base / "evil.txt").exists() and not (tmp_path / "cache" / "evil.txt").exists()
 
@@ -549,7 +564,9 @@ def test_unsafe_rar_archives_are_refused_before_extracting_anything(tmp_path, ba
     target = tmp_path / "a" / "out"
     with pytest.raises(DataError, match="refusing") as e:
         sources.safe_extract(archive, target)
-    assert "bad.rar" in str(e.value) and {"link": "'link'", "chain": "'t'", "through": "'a/b/s/../x'"}.get(bad, bad.split("/")[-1]) in str(e.value)
+    assert "bad.rar" in str(e.value) and {"link": "'link'", "chain": "'t'", "through": "'a/b/s/../x'"}.get(bad, bad.split("/")[-1]) in str(
+        e.value
+    )
     assert not target.exists()
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "bad.rar"]
 
@@ -636,7 +653,9 @@ def test_kaggle_mirror_with_its_own_layout(tmp_path, kaggle_env, capsys):
     assert calls == ["someone/ucf101"]
     assert report["lists"] == "official" and report["videos"] == 20 and report["classes"] == 2
     assert "HandstandPushups/v_HandStandPushups_g01_c01.avi" in lists_of(raw)["test1"]
-    assert (raw / "HandstandPushups/v_HandStandPushups_g01_c01.avi").read_bytes() == b"train/HandstandPushups/v_HandStandPushups_g01_c01.avi"
+    assert (
+        raw / "HandstandPushups/v_HandStandPushups_g01_c01.avi"
+    ).read_bytes() == b"train/HandstandPushups/v_HandStandPushups_g01_c01.avi"
     assert not (raw / "HandstandPushups/v_HandStandPushups_g01_c01.avi").is_symlink()
     assert_consistent(raw)
     skipped = {s["path"]: s["reason"] for s in report["skipped"]}

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO
 from tiny import shrink_inputs
 
@@ -118,8 +117,14 @@ def test_killed_run_resumes_after_its_last_epoch_with_the_same_result(project, t
     expected = json.loads((reference / f"data/models/{arch}/history.json").read_text())
 
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.Popen([sys.executable, "-m", "stages.train", arch], cwd=project, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.train", arch],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while checkpoint_epoch(project, arch) < 1 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -305,7 +310,7 @@ if world.rank == 0:
 def test_ranks_draw_their_own_dropout_masks_and_stay_in_sync_under_xla(tmp_path):
     result = run(tmp_path, "horovodrun", "-np", "2", "-H", "localhost:2", sys.executable, "-c", RANKS_SCRIPT)
     line = next(line for line in result.stdout.splitlines() if '"in_sync"' in line)
-    report = json.loads(line[line.index("{"):])
+    report = json.loads(line[line.index("{") :])
     # Weights, optimizer state and the averaged moving statistics are identical; the masks are not.
     assert report == {"in_sync": True, "masks_differ": True, "statistics": 2}
 

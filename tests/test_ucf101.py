@@ -81,7 +81,9 @@ def test_select_videos_is_stratified_and_deterministic():
     assert only_a == [p for p in kept if p.startswith("A/")]
 
 
-@pytest.mark.parametrize("wanted,fraction,key", [(["Nope"], 1.0, "data.classes"), (None, 0.0, "data.fraction"), (None, 1.5, "data.fraction")])
+@pytest.mark.parametrize(
+    "wanted,fraction,key", [(["Nope"], 1.0, "data.classes"), (None, 0.0, "data.fraction"), (None, 1.5, "data.fraction")]
+)
 def test_select_videos_bad_params(wanted, fraction, key):
     with pytest.raises(ParamError, match=key):
         ucf101.select_videos(["A/v_A_g01_c01.avi"], ["A"], wanted, fraction, seed=0)

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from test_pipeline import commit, copy_repo, dvc, stages_run, tiny_params
 
 import models
-from test_pipeline import commit, copy_repo, dvc, stages_run, tiny_params
 
 pytestmark = pytest.mark.slow
 
@@ -82,8 +82,9 @@ def test_full_repro_then_model_switch_metrics_diff_and_plots(repo):
 def test_unknown_model_fails_at_once_listing_the_valid_names(repo):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     started = time.monotonic()
-    result = subprocess.run([str(Path(sys.executable).parent / "dvc"), "exp", "run", "-S", "model=twostream"],
-                            cwd=repo, env=env, capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "exp", "run", "-S", "model=twostream"], cwd=repo, env=env, capture_output=True, text=True
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "twostream" in output and all(name in output for name in models.ARCHITECTURES), output
