@@ -33,8 +33,13 @@ except ImportError:  # pragma: no cover - exercised only without horovod install
 GLOO_TIMEOUT_SECONDS = 60
 # What a collective raises then: the Gloo error for the one under way when the peer vanished
 # (connection reset or closed, timed out), "Horovod has been shut down" for every later one.
-PEER_FAILURE = ("Horovod has been shut down", "gloo/transport", "Connection reset by peer",
-                "Connection closed by peer", "Timed out waiting")  # fmt: skip
+PEER_FAILURE = (
+    "Horovod has been shut down",
+    "gloo/transport",
+    "Connection reset by peer",
+    "Connection closed by peer",
+    "Timed out waiting",
+)
 
 
 def peer_failed(error: BaseException | None) -> bool:
@@ -103,12 +108,6 @@ def allreduce_mean(values: dict[str, float], weight: float = 1.0) -> dict[str, f
     return {k: float(total[i] / total[-1]) for i, k in enumerate(keys)}
 
 
-def allreduce_sum(value: float, name: str) -> float:
-    if not _active():
-        return value
-    return float(hvd.allreduce(tf.constant(value, tf.float64), op=hvd.Sum, name=name).numpy())
-
-
 def ranks_in_sync(variables) -> bool:
     """True when every rank holds the same values (checked on a per-variable sum, gathered from all ranks).
 
@@ -174,8 +173,12 @@ def layers_of(model) -> list:
 
 def moving_statistics(model) -> list:
     """The moving means and variances of the batch-norm layers that train (a frozen one never updates them)."""
-    return [v for layer in layers_of(model) if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
-            for v in (layer.moving_mean, layer.moving_variance)]  # fmt: skip
+    return [
+        v
+        for layer in layers_of(model)
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+        for v in (layer.moving_mean, layer.moving_variance)
+    ]
 
 
 class DropoutSeedsPerRank(keras.callbacks.Callback):

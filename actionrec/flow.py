@@ -53,10 +53,6 @@ def quantize(flow: np.ndarray, bound: float) -> np.ndarray:
     return (ZERO + np.clip(np.rint(flow * (LEVELS / bound)), -LEVELS, LEVELS)).astype(np.uint8)
 
 
-def dequantize(codes: np.ndarray, bound: float) -> np.ndarray:
-    return (codes.astype(np.float32) - ZERO) * (bound / LEVELS)
-
-
 def pack_flow(codes: np.ndarray, quality: int) -> bytes:
     """(F, H, W, 2) codes -> a pack of 2F grayscale JPEGs: x0, y0, x1, y1, ..."""
     return pack([encode_jpeg(np.ascontiguousarray(field[..., c]), quality) for field in codes for c in (0, 1)])
@@ -92,12 +88,17 @@ def build_flow_store(frames_store: Path, out: Path, *, method: str, bound: float
         total = sum((tmp / r["frames"]).stat().st_size for r in rows)
         fields = sum(max(r["num_frames"] - 1, 1) for r in rows)
         summary = {
-            "method": method, "bound": bound, "quality": quality, "videos": len(rows), "fields": fields,
-            "bytes": total, "bytes_per_field": round(total / max(fields, 1), 1),
+            "method": method,
+            "bound": bound,
+            "quality": quality,
+            "videos": len(rows),
+            "fields": fields,
+            "bytes": total,
+            "bytes_per_field": round(total / max(fields, 1), 1),
             "encoding": "grayscale JPEG per component, x0 y0 x1 y1 ...: f = (code - 128) * bound / 127",
             # Ties this store to the frame store it came from: a stage that depends on data/flow
             # alone (two_stream) re-runs whenever data/frames changes, even where flow would not.
             "frame_store": {name: file_digest(Path(frames_store) / name) for name in ("store.json", "manifest.csv")},
-        }  # fmt: skip
+        }
         write_json(tmp / "flow.json", summary)
     return summary

@@ -7,13 +7,12 @@ Light on purpose (numpy + scikit-learn, no TensorFlow) so reports and tests impo
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from sklearn import metrics as skm
 
 from actionrec.errors import DataError
-
 
 # --- input checks ------------------------------------------------------------------------------
 
@@ -72,19 +71,6 @@ def _predicted(labels, predictions, classes: Sequence[str]) -> tuple[np.ndarray,
 
 
 # --- scores ------------------------------------------------------------------------------------
-
-
-def average_by_video(probabilities: np.ndarray, videos: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """Mean of the rows sharing a video id (frame or clip scores -> one row per video), in first-appearance order."""
-    p = _probabilities(probabilities)
-    ids = np.asarray([str(v) for v in videos])
-    _same_length(probabilities=p, videos=ids)
-    names, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    sums = np.zeros((len(names), p.shape[1]))
-    np.add.at(sums, inverse, p)
-    means = sums / np.bincount(inverse)[:, None]
-    order = np.argsort(first)
-    return [str(n) for n in names[order]], means[order]
 
 
 def top_k_accuracy(labels, probabilities, k: int) -> float:

@@ -5,14 +5,26 @@ import json
 import cv2
 import numpy as np
 import pytest
-
-from actionrec.flow import (
-    LEVELS, ZERO, build_flow_store, compute_flow, dequantize, flow_of_pack, pack_flow, quantize, unpack_flow,
-)  # fmt: skip
-from actionrec.framestore import extract, read_manifest, unpack
 from conftest import write_lists_for, write_video
 
+from actionrec.flow import (
+    LEVELS,
+    ZERO,
+    build_flow_store,
+    compute_flow,
+    flow_of_pack,
+    pack_flow,
+    quantize,
+    unpack_flow,
+)
+from actionrec.framestore import extract, read_manifest, unpack
+
 BOUND = 8.0
+
+
+def dequantize(codes: np.ndarray, bound: float) -> np.ndarray:
+    """Codes back to pixels per frame: the inverse of quantize (the models read the codes themselves)."""
+    return (codes.astype(np.float32) - ZERO) * (bound / LEVELS)
 
 
 def texture(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -49,13 +49,6 @@ def test_top_k_accuracy_two_classes_compares_columns():
     assert metrics.top_k_accuracy([1, 1, 1], probs, 1) == pytest.approx(2 / 3)  # the tie goes to class 1
 
 
-def test_average_by_video_interleaved_ids_keep_first_appearance_order():
-    probs = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.5, 0.5], [0.2, 0.8]])
-    videos, means = metrics.average_by_video(probs, ["b", "a", "b", "c", "a"])
-    assert videos == ["b", "a", "c"]
-    np.testing.assert_allclose(means, [[0.5, 0.5], [0.1, 0.9], [0.5, 0.5]])
-
-
 # --- summary -----------------------------------------------------------------------------------
 
 
@@ -70,9 +63,7 @@ def test_classification_summary_by_hand():
     assert s["top5"] == 1.0  # top-min(5, 3)
     assert s["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
     assert s["weighted_f1"] == pytest.approx((2.4 + 1 + 2 / 3) / 6)
-    assert s["per_class"]["Rising"] == pytest.approx(
-        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3, "accuracy": 2 / 3}
-    )
+    assert s["per_class"]["Rising"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3, "accuracy": 2 / 3})
     assert s["per_class"]["Star"]["precision"] == pytest.approx(0.5)
     assert s["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
     assert s["videos"] == 6
@@ -118,9 +109,7 @@ def test_accuracy_by_kind():
     predictions = [0, 1, 1, 2, 3, 3]
     # motion: samples 0-2, 2 right; appearance: samples 3-4, 1 right; Ring has no kind;
     # "texture" has no class in the data and is omitted
-    assert metrics.accuracy_by_kind(labels, predictions, classes, kinds) == pytest.approx(
-        {"motion": 2 / 3, "appearance": 1 / 2}
-    )
+    assert metrics.accuracy_by_kind(labels, predictions, classes, kinds) == pytest.approx({"motion": 2 / 3, "appearance": 1 / 2})
 
 
 def test_worst_confusions_largest_first_ties_in_row_order():
@@ -163,7 +152,6 @@ def test_roc_points_per_present_class_and_micro_average():
         (lambda: metrics.top_k_accuracy([0], [[0.5, 0.5]], 0), "k >= 1"),
         (lambda: metrics.top_k_accuracy([0.5], [[0.5, 0.5]], 1), "integer"),
         (lambda: metrics.classification_summary(LABELS, PROBS, ["a", "b"]), "2 class names for 3"),
-        (lambda: metrics.average_by_video(PROBS, ["a", "b"]), "videos=2"),
         (lambda: metrics.confusion_rows([0, 1], [0], CLASSES), "predictions=1"),
         (lambda: metrics.accuracy_by_kind([0], [5], CLASSES, {}), "predictions out of range"),
         (lambda: metrics.worst_confusions([[1, 2]], ["a"]), "square"),
