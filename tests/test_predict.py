@@ -294,6 +294,30 @@ def test_cli_prints_top_k_per_video(trained_dir, video):
     assert lines[4:6] == lines[1:3]
 
 
+def test_cli_answer_comes_without_tensorflows_start_up_lines(trained_dir, video):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
+    command = [sys.executable, "-m", "stages.predict", "--model", "basic_cnn", "--models-dir", str(trained_dir), str(video)]
+    result = subprocess.run(command, cwd=REPO, env=dict(env, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == str(video)
+    for noise in ("absl::InitializeLog", "oneDNN", "cpu_feature_guard"):
+        assert noise not in result.stderr, result.stderr
+
+
+def test_the_start_up_filter_keeps_every_other_line(capfd):
+    from actionrec.cli import run_filtering_stderr
+
+    def noisy_import():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+        os.write(2, b"I0000 00:00:1796213986.733592    5483 port.cc:153] oneDNN custom operations are on.\n")
+        os.write(2, b"E0000 00:00:1796213986.733592    5483 cuda_dnn.cc:8] a real error\n")
+        print("a Python warning", file=sys.stderr)
+
+    run_filtering_stderr(noisy_import)
+    err = capfd.readouterr().err
+    assert sorted(err.splitlines()) == ["E0000 00:00:1796213986.733592    5483 cuda_dnn.cc:8] a real error", "a Python warning"]
+
+
 def test_cli_json_reports_broken_videos_and_still_predicts_the_others(trained_dir, video, broken, tmp_path):
     empty, text = broken
     # run where there is no params.yaml: one centre view
