@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing as mp
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from tqdm import tqdm
 
 from actionrec import ucf101
 from actionrec.errors import DataError
-from actionrec.io import atomic_dir, write_json
+from actionrec.io import atomic_dir, write_bytes, write_json
 from actionrec.video import UnreadableVideo, decode_video
 
 MANIFEST_COLUMNS = [
@@ -102,14 +101,6 @@ def decode_pack(data: bytes, gray: bool = False, name: str = "pack") -> np.ndarr
     if any(img is None for img in images):
         raise DataError(f"{name}: a frame does not decode (rebuild the store with `dvc repro extract`)")
     return np.stack(images) if gray else np.stack([cv2.cvtColor(img, cv2.COLOR_BGR2RGB) for img in images])
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # --- extraction -------------------------------------------------------------------------------
@@ -268,3 +259,20 @@ def load_frames(store: Path, row: dict) -> np.ndarray:
     """All stored frames of one video, (n, H, W, 3) uint8 RGB."""
     path = Path(store) / row["frames"]
     return decode_pack(path.read_bytes(), name=str(path))
+
+
+def middle_frames_per_class(store: Path, per_class: int, seed: int) -> dict[str, list[np.ndarray]]:
+    """The middle frame of ``per_class`` random videos of each class, classes in label order
+    (the same videos for a seed)."""
+    rows = read_manifest(store)
+    classes = sorted({r["class_name"]: r["label"] for r in rows}.items(), key=lambda item: item[1])
+    rng = np.random.default_rng(seed)
+    samples = {}
+    for name, _ in classes:
+        videos = [r for r in rows if r["class_name"] == name]
+        picks = rng.choice(len(videos), size=min(per_class, len(videos)), replace=False)
+        samples[name] = []
+        for i in picks:
+            frames = load_frames(store, videos[i])
+            samples[name].append(frames[len(frames) // 2])
+    return samples

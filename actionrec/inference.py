@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import models
 from actionrec.errors import DataError, PipelineError
 from actionrec.framestore import encode_video
 from actionrec.inputs import video_dataset, video_views
+from actionrec.io import atomic_file
 from actionrec.sampling import Sampling
 
 MODELS_DIR = Path("data/models")
@@ -38,15 +38,11 @@ class Predictions:
     classes: list[str]
 
     def write(self, path: Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_file(path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["video", "label", *self.classes])
             for video, label, row in zip(self.videos, self.labels, self.probabilities):
                 writer.writerow([video, int(label), *(f"{p:.6g}" for p in row)])
-        os.replace(tmp, path)
 
     @classmethod
     def read(cls, path: Path) -> Predictions:

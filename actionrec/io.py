@@ -29,20 +29,33 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     os.replace(tmp, path)
 
 
-def write_json(path: Path, obj) -> None:
+@contextmanager
+def atomic_file(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary sibling file (``suffix``: the extension its writer needs) that replaces
+    ``path`` only if the block succeeds; the temporary file never outlives the block."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    tmp = path.with_name(path.name + suffix)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json(path: Path, obj) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    with atomic_file(path, ".tmp.npy") as tmp:
+        np.save(tmp, array)
 
 
 def file_digest(path: Path) -> str:

@@ -1,11 +1,11 @@
-"""Evaluation figures as PNG: training curves, confusion matrix, ROC, per-class accuracy, leaderboard.
+"""Figures as PNG: the dataset (sample frames, videos per class and split) and the evaluation
+(training curves, confusion matrix, ROC, per-class accuracy, leaderboard).
 
 Every function writes its PNG atomically (temporary sibling, then rename) and creates parent folders.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import auc
 
 from actionrec.errors import DataError
+from actionrec.io import atomic_file
 from actionrec.metrics import roc_curves
 
 ANNOTATE_MAX_CLASSES = 30  # beyond this, per-cell numbers in a confusion matrix are unreadable
@@ -26,20 +27,19 @@ LEGEND_MAX_CLASSES = 15  # beyond this, per-class ROC curves are drawn unlabelle
 
 
 @contextmanager
-def _figure(path: Path, figsize: tuple[float, float], ncols: int = 1) -> Iterator[tuple[plt.Figure, np.ndarray]]:
-    """Yield (figure, axes); on success save it to ``path`` through a temporary file, always close it."""
-    path = Path(path)
-    fig, axes = plt.subplots(1, ncols, figsize=figsize, squeeze=False)
-    tmp = path.with_name(path.name + ".tmp.png")
+def _figure(
+    path: Path, figsize: tuple[float, float], ncols: int = 1, nrows: int = 1, dpi: int = 100
+) -> Iterator[tuple[plt.Figure, np.ndarray]]:
+    """Yield (figure, axes: a row, or a grid when ``nrows > 1``); on success save it to ``path``
+    through a temporary file, always close it."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     try:
-        yield fig, axes[0]
-        path.parent.mkdir(parents=True, exist_ok=True)
+        yield fig, axes[0] if nrows == 1 else axes
         fig.tight_layout()
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")  # keeps outside legends
-        os.replace(tmp, path)
+        with atomic_file(path, ".tmp.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")  # keeps outside legends
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
 
 
 def training_curves_png(history: list[dict], path: Path, title: str) -> None:
@@ -149,3 +149,25 @@ def leaderboard_png(rows: list[dict], metrics: list[str], path: Path, title: str
         ax.set(xlim=(0, 1.1), xlabel="score", title=title)
         ax.grid(axis="x", alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+
+
+def samples_png(samples: dict[str, list[np.ndarray]], path: Path, title: str) -> None:
+    """One row of frames per class (``{class: [RGB frame, ...]}``, in row order)."""
+    if not samples:
+        raise DataError(f"nothing to plot for {title!r}: no classes")
+    cols = max(1, max(len(frames) for frames in samples.values()))
+    with _figure(path, (1.6 * cols, 1.3 * len(samples) + 0.4), ncols=cols, nrows=len(samples), dpi=80) as (fig, axes):
+        for row, (name, frames) in zip(axes, samples.items()):
+            for col, ax in enumerate(row):
+                ax.axis("off")
+                if col < len(frames):
+                    ax.imshow(frames[col])
+            row[0].set_title(name, fontsize=8, loc="left")
+        fig.suptitle(title, fontsize=9)
+
+
+def class_distribution_png(counts, path: Path, title: str) -> None:
+    """Bars of a (class x split) table of video counts (a pandas DataFrame)."""
+    with _figure(path, (max(6, 0.35 * len(counts)), 4)) as (fig, (ax,)):
+        counts.plot.bar(ax=ax, width=0.8)
+        ax.set(ylabel="videos", xlabel="", title=title)

@@ -61,23 +61,11 @@ def write_leaderboard(rows: list[dict]) -> None:
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table (pandas' to_markdown needs the extra `tabulate` package)."""
-
-    digits = {"latency_ms": 1, "train_seconds": 0}  # scores get 3
-
-    def cell(column: str, value) -> str:
-        if isinstance(value, float):
-            return "" if pd.isna(value) else f"{value:,.{digits.get(column, 3)}f}"
-        return f"{value:,}" if isinstance(value, int) else str(value)
-
-    lines = [
-        "| " + " | ".join(table.columns) + " |",
-        "|" + "|".join("---" if c in ("architecture", "input") else "---:" for c in table.columns) + "|",
-    ]
-    lines += [
-        "| " + " | ".join(cell(c, v) for c, v in zip(table.columns, row)) + " |" for row in table.astype(object).itertuples(index=False)
-    ]
-    return "\n".join(lines)
+    """A GitHub Markdown table: scores to 3 decimals, latency to 1, seconds whole, counts with separators."""
+    digits = {"latency_ms": 1, "train_seconds": 0}
+    floatfmt = [f",.{digits.get(c, 3)}f" for c in table.columns]
+    cells = table.astype(object).where(table.notna(), None)  # tabulate leaves None blank (missingval), not NaN
+    return cells.to_markdown(index=False, floatfmt=floatfmt, intfmt=",", missingval="", numalign="right", stralign="left")
 
 
 def write_report(arch: str) -> dict:
@@ -105,13 +93,20 @@ def write_report(arch: str) -> dict:
 
 
 def report_markdown(arch: str, headline: dict, report: dict) -> str:
-    lines = [f"# {arch}", "", "| metric | value |", "|---|---:|"]
-    lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in headline.items() if k != "architecture"]
-    lines += ["", "## Worst-confused class pairs", "", "| true | predicted | videos | share of the true class |", "|---|---|---:|---:|"]
-    lines += [f"| {c['true']} | {c['predicted']} | {c['count']} | {c['rate']:.2f} |" for c in report["worst_confusions"]]
-    lines += ["", "## Per class", "", "| class | kind | precision | recall | F1 | videos |", "|---|---|---:|---:|---:|---:|"]
     kinds = report.get("kinds") or {}
-    for name, c in report["per_class"].items():
-        lines.append(f"| {name} | {kinds.get(name, '')} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
-    lines += ["", "Figures: training_curves.png, confusion.png, roc.png, per_class_accuracy.png."]
-    return "\n".join(lines) + "\n"
+    values = [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in headline.items() if k != "architecture"]
+    worst = pd.DataFrame(report["worst_confusions"], columns=["true", "predicted", "count", "rate"])
+    per_class = pd.DataFrame(
+        [(name, kinds.get(name, ""), c["precision"], c["recall"], c["f1"], c["support"]) for name, c in report["per_class"].items()],
+        columns=["class", "kind", "precision", "recall", "F1", "videos"],
+    )
+    sections = [
+        f"# {arch}",
+        pd.DataFrame(values, columns=["metric", "value"]).to_markdown(index=False, colalign=("left", "right")),
+        "## Worst-confused class pairs",
+        worst.rename(columns={"count": "videos", "rate": "share of the true class"}).to_markdown(index=False, floatfmt=".2f"),
+        "## Per class",
+        per_class.to_markdown(index=False, floatfmt=".3f"),
+        "Figures: training_curves.png, confusion.png, roc.png, per_class_accuracy.png.",
+    ]
+    return "\n\n".join(sections) + "\n"

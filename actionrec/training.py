@@ -25,7 +25,7 @@ from actionrec.errors import DataError, ParamError
 from actionrec.framestore import read_manifest, read_store
 from actionrec.inference import Predictions, video_probabilities
 from actionrec.inputs import Augment, Source, check_input_size, examples_per_video, make_dataset
-from actionrec.io import file_digest, write_json
+from actionrec.io import atomic_file, file_digest, write_json
 from actionrec.recipe import ClassificationLoss, HeadAccuracy, Recipe
 from actionrec.sampling import Sampling
 
@@ -440,10 +440,8 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     }
     if world.is_chief:
         out = MODELS_DIR / arch
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "model.keras.tmp.keras"
-        model.save(tmp)
-        os.replace(tmp, out / "model.keras")
+        with atomic_file(out / "model.keras", ".tmp.keras") as tmp:
+            model.save(tmp)
         # Everything inference needs to turn a new video into this model's input exactly as here.
         meta = {
             "classes": classes,

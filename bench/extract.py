@@ -49,7 +49,8 @@ import cv2
 
 from actionrec import config, ucf101
 from actionrec.flow import build_flow_store
-from actionrec.framestore import extract, frames_path, pack, read_manifest, write_bytes
+from actionrec.framestore import extract, frames_path, pack, read_manifest
+from actionrec.io import write_bytes
 from actionrec.video import stored_size
 
 GOAL_SPEEDUP, GOAL_PER_WORKER, GOAL_GB = 1.7, 2.0, 20.0

@@ -2,16 +2,25 @@
 
 from pathlib import Path
 
-from actionrec import cli, config, viz
+import pandas as pd
+
+from actionrec import cli, config, plots
+from actionrec.framestore import middle_frames_per_class, read_manifest
+from actionrec.io import atomic_file
 
 STORE, OUT = Path("data/frames"), Path("plots/dataset")
 
 
 def main() -> None:
     params = config.load_params()
-    OUT.mkdir(parents=True, exist_ok=True)
-    viz.sample_grid(STORE, OUT / "samples.png", config.positive_int(params, "visualize.samples_per_class"), config.get(params, "seed"))
-    viz.class_distribution(STORE, OUT / "class_distribution.png", OUT / "class_distribution.csv")
+    per_class = config.positive_int(params, "visualize.samples_per_class")
+    samples = middle_frames_per_class(STORE, per_class, config.get(params, "seed"))
+    plots.samples_png(samples, OUT / "samples.png", "The middle frame of random videos per class")
+    manifest = pd.DataFrame(read_manifest(STORE))
+    counts = manifest.groupby(["class_name", "split"]).size().unstack(fill_value=0).reindex(columns=["train", "test"], fill_value=0)
+    with atomic_file(OUT / "class_distribution.csv") as tmp:
+        counts.reset_index().to_csv(tmp, index=False)
+    plots.class_distribution_png(counts, OUT / "class_distribution.png", "Videos per class and split")
     print(f"visualize: wrote {', '.join(sorted(p.name for p in OUT.iterdir()))}")
 
 

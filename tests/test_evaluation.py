@@ -262,7 +262,9 @@ def test_leaderboard_holds_exactly_the_ten_architectures(tmp_path, monkeypatch):
     assert next(r for r in rows if r["architecture"] == "ensemble")["train_seconds"] == 10.0 + 11.0  # its members'
     reporting.write_leaderboard(rows)
     table = (tmp_path / "plots/leaderboard/leaderboard.md").read_text().splitlines()
-    assert len(table) == 2 + 10 and table[2].startswith("| ensemble |")
+    assert len(table) == 2 + 10 and table[2].split("|")[1].strip() == "ensemble"
+    header, rule = [cell.strip() for cell in table[0].split("|")[1:-1]], table[1].split("|")[1:-1]
+    assert header[:3] == ["architecture", "input", "top1"] and rule[0].startswith(":") and rule[2].endswith(":")  # text left, numbers right
     assert (tmp_path / "plots/leaderboard/leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert set(json.loads((tmp_path / "metrics/leaderboard.json").read_text())) == set(models.ARCHITECTURES)
 
@@ -286,7 +288,10 @@ def test_report_of_the_selected_model(workdir):
     out = workdir / "plots/selected"
     for name in ("training_curves.png", "confusion.png", "roc.png", "per_class_accuracy.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG", name
-    assert "| Falling | Rising | 1 | 1.00 |" in (out / "report.md").read_text()
+    rows = [
+        [cell.strip() for cell in line.split("|")[1:-1]] for line in (out / "report.md").read_text().splitlines() if line.startswith("|")
+    ]
+    assert ["Falling", "Rising", "1", "1.00"] in rows
     assert (out / "worst_confusions.csv").read_text().splitlines()[1] == "Falling,Rising,1,1.0"
 
 

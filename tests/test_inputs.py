@@ -14,8 +14,9 @@ import tensorflow as tf
 from actionrec import flow as flowcodes
 from actionrec.errors import DataError, ParamError
 from actionrec.flow import build_flow_store
-from actionrec.framestore import encode_jpeg, extract, pack, read_manifest, write_bytes
+from actionrec.framestore import encode_jpeg, extract, pack, read_manifest
 from actionrec.inputs import Augment, Source, check_input_size, epoch_order, flip_flow, make_dataset, video_dataset
+from actionrec.io import write_bytes
 from actionrec.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
 
 N, SHORT = 24, 32  # frames per video; store short side (64x48 videos -> 43x32)
