@@ -2,9 +2,9 @@
 
 ``evaluate@<arch>`` runs a trained model over every test video of the frame store through
 :mod:`actionrec.inference` (the same input path as ``stages.predict``), and scores the
-video-level probabilities; ``evaluate@ensemble`` scores the predictions the ``ensemble``
-stage combined. Both write the same files, so the ensemble, the leaderboard and the report
-treat every architecture alike:
+video-level probabilities; :mod:`actionrec.ensemble` scores the combined predictions through
+:func:`record` too. Both write the same files, so the ensemble, the leaderboard and the report
+treat every entry alike:
 
 - ``data/predictions/<arch>.csv``: video, true label, one probability column per class;
 - ``metrics/evaluate/<arch>.json``: the headline metrics (``dvc metrics``);
@@ -15,17 +15,16 @@ treat every architecture alike:
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
 
 import models
 from actionrec import metrics, plots, synthetic
-from actionrec.errors import DataError, ParamError, PipelineError
+from actionrec.errors import DataError
 from actionrec.framestore import read_manifest, read_store
-from actionrec.inference import Predictions
 from actionrec.io import atomic_dir, write_json
+from actionrec.predictions import Predictions
 
 FRAMES, FLOW, MODELS_DIR = Path("data/frames"), Path("data/flow"), Path("data/models")
 PREDICTIONS, METRICS_DIR, PLOTS_DIR = Path("data/predictions"), Path("metrics/evaluate"), Path("plots/evaluate")
@@ -73,13 +72,15 @@ def latency_per_video(trained, row: dict, repeats: int, clips: int = 1, crops: i
     return metrics.latency_ms(lambda: predict_inputs(trained, inputs), warmup=2, repeats=repeats)["median"]
 
 
-def score(arch: str, pred: Predictions, *, example_accuracy: float | None, parameters: int, latency_ms: float) -> tuple[dict, dict]:
+def score(
+    arch: str, kind: str, pred: Predictions, *, example_accuracy: float | None, parameters: int, latency_ms: float
+) -> tuple[dict, dict]:
     """The headline metrics (for metrics/) and the detailed report (per class, confusion)."""
     summary = metrics.classification_summary(pred.labels, pred.probabilities, pred.classes)
     predicted = pred.probabilities.argmax(axis=1)
     headline = {
         "architecture": arch,
-        "input": models.get(arch).INPUT,
+        "input": kind,
         "test_videos": len(pred.videos),
         "top1": summary["top1"],
         "top5": summary["top5"],
@@ -129,111 +130,38 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
 
 
 def evaluate(arch: str, params: dict) -> dict:
-    """Evaluate one architecture (the ensemble included) and write all its outputs."""
+    """Evaluate one trained architecture on the test split and write all its outputs."""
+    from actionrec.inference import load_trained
+
     module = models.get(arch)
     settings = evaluation_settings(params)
     rows = test_rows()
-    if module.INPUT == "predictions":
-        ensemble = read_ensemble()
-        pred = Predictions.read(MODELS_DIR / arch / "predictions.csv")
-        _check_same_videos(pred, rows, MODELS_DIR / arch / "predictions.csv")
-        example_accuracy, parameters, latency = None, ensemble["parameters"], ensemble["latency_ms"]
-    else:
-        from actionrec.inference import load_trained
+    trained = load_trained(arch, MODELS_DIR)
+    store = read_store(FRAMES)
+    if trained.store != {k: store[k] for k in trained.store}:
+        raise DataError(
+            f"{MODELS_DIR / arch}: trained on a frame store built with {trained.store}, data/frames has "
+            f"{ {k: store[k] for k in trained.store} } (rerun `dvc repro train@{arch}`)"
+        )
+    if trained.classes != store["classes"]:
+        raise DataError(f"{MODELS_DIR / arch}: trained on other classes than data/frames holds (rerun `dvc repro train@{arch}`)")
+    views = settings["clips"], settings["crops"]
+    pred, example_accuracy = predict_test(trained, rows, settings["batch_videos"], *views)
+    latency = latency_per_video(trained, rows[0], settings["latency_repeats"], *views)
+    return record(
+        arch, module.INPUT, pred, example_accuracy=example_accuracy, parameters=int(trained.model.count_params()), latency_ms=latency
+    )
 
-        trained = load_trained(arch, MODELS_DIR)
-        store = read_store(FRAMES)
-        if trained.store != {k: store[k] for k in trained.store}:
-            raise DataError(
-                f"{MODELS_DIR / arch}: trained on a frame store built with {trained.store}, data/frames has "
-                f"{ {k: store[k] for k in trained.store} } (rerun `dvc repro train@{arch}`)"
-            )
-        if trained.classes != store["classes"]:
-            raise DataError(f"{MODELS_DIR / arch}: trained on other classes than data/frames holds (rerun `dvc repro train@{arch}`)")
-        views = settings["clips"], settings["crops"]
-        pred, example_accuracy = predict_test(trained, rows, settings["batch_videos"], *views)
-        parameters = int(trained.model.count_params())
-        latency = latency_per_video(trained, rows[0], settings["latency_repeats"], *views)
-    headline, report = score(arch, pred, example_accuracy=example_accuracy, parameters=parameters, latency_ms=latency)
-    pred.write(PREDICTIONS / f"{arch}.csv")
-    write_plots(PLOTS_DIR / arch, arch, pred, report)
-    write_json(METRICS_DIR / f"{arch}.json", headline)
+
+def record(name: str, kind: str, pred: Predictions, *, example_accuracy: float | None, parameters: int, latency_ms: float) -> dict:
+    """Score test predictions and write ``data/predictions/<name>.csv``, the plots and the metrics."""
+    headline, report = score(name, kind, pred, example_accuracy=example_accuracy, parameters=parameters, latency_ms=latency_ms)
+    pred.write(PREDICTIONS / f"{name}.csv")
+    write_plots(PLOTS_DIR / name, name, pred, report)
+    write_json(METRICS_DIR / f"{name}.json", headline)
     return headline
 
 
-def _check_same_videos(pred: Predictions, rows: list[dict], path: Path) -> None:
+def check_same_videos(pred: Predictions, rows: list[dict], path: Path) -> None:
     if pred.videos != [r["video"] for r in rows]:
         raise DataError(f"{path}: its videos are not the test split of data/frames (rerun the stage that wrote it)")
-
-
-# --- ensemble ----------------------------------------------------------------------------------
-
-ENSEMBLE_DIR = MODELS_DIR / "ensemble"
-
-
-def read_ensemble() -> dict:
-    path = ENSEMBLE_DIR / "ensemble.json"
-    if not path.is_file():
-        raise PipelineError(f"{path}: not found (run `dvc repro ensemble`)")
-    return json.loads(path.read_text())
-
-
-def ensemble_members(params: dict) -> tuple[list[str], str]:
-    from actionrec import config
-
-    members = config.get(params, "ensemble.members")
-    if not isinstance(members, list) or not members:
-        raise ParamError("ensemble.members", members, "a non-empty list of trained architectures")
-    for name in members:
-        if name not in models.ARCHITECTURES or name == "ensemble":
-            trainable = [a for a in models.ARCHITECTURES if a != "ensemble"]
-            raise ParamError("ensemble.members", name, "trained architectures from " + ", ".join(trainable))
-    if len(set(members)) != len(members):
-        raise ParamError("ensemble.members", members, "each architecture at most once")
-    return members, config.choice(params, "ensemble.method", models.get("ensemble").METHODS)
-
-
-def build_ensemble(params: dict) -> dict:
-    """Combine the members' test predictions; weights = each member's video-level validation accuracy.
-
-    Validation accuracy comes from training (held-out training groups), never from the test
-    split the ensemble is scored on.
-    """
-    members, method = ensemble_members(params)
-    preds = [Predictions.read(PREDICTIONS / f"{m}.csv") for m in members]
-    for member, p in zip(members[1:], preds[1:]):
-        if p.videos != preds[0].videos or p.classes != preds[0].classes:
-            raise DataError(f"{PREDICTIONS / member}.csv: other videos or classes than {PREDICTIONS / members[0]}.csv (rerun evaluate)")
-    trained = {m: _read_json(TRAIN_METRICS / f"{m}.json", f"train@{m}") for m in members}
-    evaluated = {m: _read_json(METRICS_DIR / f"{m}.json", f"evaluate@{m}") for m in members}
-    weights = [float(trained[m]["val_video_accuracy"]) for m in members]
-    combined = models.get("ensemble").combine([p.probabilities for p in preds], method, weights)
-    # The same combination of the members' validation predictions: the ensemble's own validation
-    # score, comparable with every member's (model selection never looks at the test split).
-    val = [Predictions.read(MODELS_DIR / m / "val_predictions.csv") for m in members]
-    for member, p in zip(members[1:], val[1:]):
-        if p.videos != val[0].videos:
-            raise DataError(
-                f"{MODELS_DIR / member}/val_predictions.csv: other validation videos than {members[0]}'s (retrain with one train.val_groups and seed)"
-            )
-    val_combined = models.get("ensemble").combine([p.probabilities for p in val], method, weights)
-    validation = metrics.video_accuracy(val[0].labels, val_combined, val[0].classes, synthetic.class_kinds(val[0].classes), prefix="val_")
-    summary = {
-        "members": members,
-        "method": method,
-        "weights": dict(zip(members, weights)) if method == "weighted" else {m: 1.0 for m in members},
-        "parameters": sum(int(trained[m]["parameters"]) for m in members),
-        # Running the ensemble means running every member: its latency is the sum of theirs.
-        "latency_ms": round(sum(float(evaluated[m]["latency_ms"]) for m in members), 3),
-        **validation,
-    }
-    with atomic_dir(ENSEMBLE_DIR) as tmp:
-        Predictions(preds[0].videos, preds[0].labels, combined, preds[0].classes).write(tmp / "predictions.csv")
-        write_json(tmp / "ensemble.json", summary)
-    return summary
-
-
-def _read_json(path: Path, stage: str) -> dict:
-    if not path.is_file():
-        raise PipelineError(f"{path}: not found (run `dvc repro {stage}`)")
-    return json.loads(path.read_text())

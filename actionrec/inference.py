@@ -9,7 +9,6 @@ encoder (:func:`actionrec.framestore.encode_video`) and the flow stage's
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,49 +18,12 @@ import numpy as np
 import tensorflow as tf
 
 import models
-from actionrec.errors import DataError, PipelineError
+from actionrec.errors import PipelineError
 from actionrec.framestore import encode_video
 from actionrec.inputs import video_dataset, video_views
-from actionrec.io import atomic_file
 from actionrec.sampling import Sampling
 
 MODELS_DIR = Path("data/models")
-
-
-@dataclass
-class Predictions:
-    """Video-level class probabilities of one architecture on a split (test; validation for model selection)."""
-
-    videos: list[str]
-    labels: np.ndarray  # (videos,) int
-    probabilities: np.ndarray  # (videos, classes)
-    classes: list[str]
-
-    def write(self, path: Path) -> None:
-        with atomic_file(path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["video", "label", *self.classes])
-            for video, label, row in zip(self.videos, self.labels, self.probabilities):
-                writer.writerow([video, int(label), *(f"{p:.6g}" for p in row)])
-
-    @classmethod
-    def read(cls, path: Path) -> Predictions:
-        path = Path(path)
-        if not path.is_file():
-            raise PipelineError(f"{path}: predictions not found (run `dvc repro evaluate@{path.stem}`)")
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        if len(rows) < 2 or rows[0][:2] != ["video", "label"]:
-            raise DataError(f"{path}: not a predictions file (expected a header video,label,<classes> and one row per video)")
-        classes = rows[0][2:]
-        try:
-            labels = np.array([int(r[1]) for r in rows[1:]])
-            probs = np.array([[float(x) for x in r[2:]] for r in rows[1:]])
-        except (ValueError, IndexError) as error:
-            raise DataError(f"{path}: malformed row ({error})") from None
-        if probs.shape != (len(rows) - 1, len(classes)):
-            raise DataError(f"{path}: rows do not all have {len(classes)} probabilities")
-        return cls([r[0] for r in rows[1:]], labels, probs, classes)
 
 
 @dataclass
@@ -84,9 +46,7 @@ def _require(path: Path, arch: str) -> Path:
 
 def load_trained(arch: str, models_dir: Path = MODELS_DIR) -> TrainedModel:
     """Load ``<models_dir>/<arch>/model.keras`` and its ``classes.json`` (written by the train stage)."""
-    module = models.get(arch)  # unknown name: a ParamError listing the valid ones
-    if module.INPUT == "predictions":
-        raise PipelineError(f"{arch} is not a Keras model: it combines its members' predictions (predict with a member)")
+    models.get(arch)  # unknown name (the ensemble included: predict with a member): a ParamError listing the valid ones
     directory = Path(models_dir) / arch
     if not directory.is_dir():
         raise PipelineError(f"{directory}: no trained {arch} model here (run `dvc repro train@{arch}`)")

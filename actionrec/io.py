@@ -1,4 +1,5 @@
-"""Atomic outputs: a stage killed half-way never leaves a half-written file or directory behind."""
+"""Stage outputs: written atomically (a stage killed half-way never leaves a half-written file or
+directory behind), read back with an error that names the stage that makes them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from actionrec.errors import PipelineError
 
 
 @contextmanager
@@ -61,3 +64,11 @@ def save_array(path: Path, array: np.ndarray) -> None:
 def file_digest(path: Path) -> str:
     """sha256 of a file's bytes (ties a derived output or a checkpoint to its inputs)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_json(path: Path, stage: str) -> dict:
+    """The JSON a stage wrote, or a PipelineError saying to run ``dvc repro <stage>``."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: not found (run `dvc repro {stage}`)")
+    return json.loads(path.read_text())

@@ -64,7 +64,7 @@ def check(overrides: list[tuple[str, object]], params: dict) -> None:
         parts = key.split(".")
         if parts[0] == "architectures" and len(parts) == 3:
             module = models.get(parts[1]) if parts[1] in models.ARCHITECTURES else None
-            if module is None or parts[1] == "ensemble":
+            if module is None:
                 raise ParamError(key, parts[1], "an architecture under `architectures` in params.yaml")
             if parts[2] not in module.DEFAULTS and parts[2] not in models.TRAINER_KEYS:
                 raise ParamError(key, parts[2], "one of " + ", ".join([*module.DEFAULTS, *models.TRAINER_KEYS]))

@@ -1,4 +1,4 @@
-"""The leaderboard of all ten architectures, and the full report of the selected one (``model``)."""
+"""The leaderboard of the nine architectures and the ensemble, and the full report of the selected one (``model``)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-import models
-from actionrec import plots
-from actionrec.errors import PipelineError
-from actionrec.evaluation import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS, TRAIN_METRICS, Predictions
-from actionrec.io import atomic_dir, write_json
+from actionrec import ensemble, entries, plots
+from actionrec.evaluation import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS, TRAIN_METRICS
+from actionrec.io import atomic_dir, read_json, write_json
+from actionrec.predictions import Predictions
 
 LEADERBOARD_DIR, SELECTED_DIR = Path("plots/leaderboard"), Path("plots/selected")
 LEADERBOARD_METRICS, SELECTED_METRICS = Path("metrics/leaderboard.json"), Path("metrics/selected.json")
@@ -23,27 +22,21 @@ COSTS = ["parameters", "latency_ms", "train_seconds"]
 VALIDATION = {"val_video_accuracy": "val_top1", "val_accuracy_motion": "val_motion", "val_accuracy_appearance": "val_appearance"}
 
 
-def _load(path: Path, stage: str) -> dict:
-    if not path.is_file():
-        raise PipelineError(f"{path}: not found (run `dvc repro {stage}`)")
-    return json.loads(path.read_text())
-
-
 def leaderboard_rows() -> list[dict]:
-    """One row per architecture, best validation top-1 first; every one of the ten must have been evaluated."""
+    """One row per evaluated entry (the nine architectures and the ensemble), best validation top-1 first."""
     rows = []
-    for arch in models.ARCHITECTURES:
-        evaluated = _load(METRICS_DIR / f"{arch}.json", f"evaluate@{arch}")
-        row = {"architecture": arch, "input": evaluated["input"]}
+    for name in entries.SCORED:
+        evaluated = read_json(METRICS_DIR / f"{name}.json", f"evaluate@{name}")
+        row = {"architecture": name, "input": evaluated["input"]}
         row.update({k: evaluated[k] for k in HEADLINE if k in evaluated})
         row.update(parameters=evaluated["parameters"], latency_ms=evaluated["latency_ms"])
-        if arch == "ensemble":  # trained = its members trained
-            built = _load(MODELS_DIR / "ensemble" / "ensemble.json", "ensemble")
+        if name == ensemble.NAME:  # trained = its members trained
+            built = ensemble.read_summary()
             row["train_seconds"] = round(
-                sum(_load(TRAIN_METRICS / f"{m}.json", f"train@{m}")["train_seconds"] for m in built["members"]), 1
+                sum(read_json(TRAIN_METRICS / f"{m}.json", f"train@{m}")["train_seconds"] for m in built["members"]), 1
             )
         else:
-            built = _load(TRAIN_METRICS / f"{arch}.json", f"train@{arch}")
+            built = read_json(TRAIN_METRICS / f"{name}.json", f"train@{name}")
             row["train_seconds"] = built["train_seconds"]
         row.update({column: built[key] for key, column in VALIDATION.items() if key in built})
         rows.append(row)
@@ -70,9 +63,9 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def write_report(arch: str) -> dict:
     """``metrics/selected.json`` and ``plots/selected/``: everything about the selected architecture."""
-    models.get(arch)
-    headline = _load(METRICS_DIR / f"{arch}.json", f"evaluate@{arch}")
-    report = _load(PLOTS_DIR / arch / "report.json", f"evaluate@{arch}")
+    entries.check_scored(arch)
+    headline = read_json(METRICS_DIR / f"{arch}.json", f"evaluate@{arch}")
+    report = read_json(PLOTS_DIR / arch / "report.json", f"evaluate@{arch}")
     pred = Predictions.read(PREDICTIONS / f"{arch}.csv")
     history_file = MODELS_DIR / arch / "history.json"
     classes = report["classes"]

@@ -23,9 +23,10 @@ import models
 from actionrec import config, distributed, metrics, synthetic
 from actionrec.errors import DataError, ParamError
 from actionrec.framestore import read_manifest, read_store
-from actionrec.inference import Predictions, video_probabilities
+from actionrec.inference import video_probabilities
 from actionrec.inputs import Augment, Source, check_input_size, examples_per_video, make_dataset
 from actionrec.io import atomic_file, file_digest, write_json
+from actionrec.predictions import Predictions
 from actionrec.recipe import ClassificationLoss, HeadAccuracy, Recipe
 from actionrec.sampling import Sampling
 
@@ -277,8 +278,6 @@ def _shard(rows: list[dict], world: distributed.World, what: str) -> list[dict]:
 
 def train(arch: str, params: dict, world: distributed.World) -> dict:
     module = models.get(arch)
-    if module.INPUT == "predictions":
-        raise ParamError("architecture", arch, "a trainable architecture (the ensemble is built by the `ensemble` stage)")
     arch_params = dict(config.get(params, f"architectures.{arch}") or {})
     settings = read_settings(params, arch)
     recipe = Recipe.from_params(params, arch)

@@ -117,7 +117,7 @@ def examples_per_second(arch: str, params: dict, spec, batch: int, steps: int, m
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="ucf101", help="profiles/<name>.yaml whose sizes to use (default ucf101)")
-    parser.add_argument("--archs", nargs="+", default=[a for a in models.ARCHITECTURES if a != "ensemble"])
+    parser.add_argument("--archs", nargs="+", default=list(models.ARCHITECTURES))
     parser.add_argument("--batch", type=int, help="examples per step (default: the profile's train.batch_size; quick 2)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per measurement (default 5, quick 1)")
     parser.add_argument("--input-size", type=int, default=None, help="override every architecture's input_size")

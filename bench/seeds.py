@@ -219,7 +219,7 @@ def main() -> None:
         "--archs",
         nargs="+",
         default=None,
-        choices=[a for a in models.ARCHITECTURES if a != "ensemble"],
+        choices=list(models.ARCHITECTURES),
         help=f"default {' '.join(DEFAULT_ARCHS)} (--compare-fixed: {' '.join(FIXED_ARCHS)}; --quick: {' '.join(QUICK_ARCHS)})",
     )
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="params.yaml overrides for every run")
@@ -247,7 +247,7 @@ def main() -> None:
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3] if args.compare_fixed else [1, 2])
     archs = args.archs or (QUICK_ARCHS if args.quick else FIXED_ARCHS if args.compare_fixed else DEFAULT_ARCHS)
     if args.all:
-        archs = [a for a in models.ARCHITECTURES if a != "ensemble"]
+        archs = list(models.ARCHITECTURES)
     modes = MODES if args.compare_fixed else MODES[:1]
     if args.compare_fixed and not has_fixed_hook():
         sys.exit(

@@ -1,6 +1,7 @@
-"""The ten architectures, one module each, behind a name registry.
+"""The nine trainable architectures, one module each, behind a name registry (the ensemble, which
+combines trained members' predictions, is not a model: see ``actionrec/ensemble.py``).
 
-Every architecture module defines ``INPUT`` ("frames" | "clip" | "clip+flow" | "predictions"),
+Every architecture module defines ``INPUT`` ("frames" | "clip" | "clip+flow"),
 ``DEFAULTS`` (its settings under ``architectures.<name>`` in params.yaml), ``min_frames(params)``
 and ``build(num_classes, spec, params) -> keras.Model``, and optionally ``training_heads``
 (see below). Models take raw pixels in [0, 255]
@@ -25,7 +26,6 @@ ARCHITECTURES = (
     "pretrained_cnn_lstm",
     "conv3d",
     "two_stream",
-    "ensemble",
 )
 
 # Keys of architectures.<name> that belong to the trainer, not to the model.

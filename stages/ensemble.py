@@ -1,11 +1,10 @@
 """ensemble: combine the members' test predictions (``ensemble.members``, ``ensemble.method``)."""
 
-from actionrec import cli, config
-from actionrec.evaluation import build_ensemble
+from actionrec import cli, config, ensemble
 
 
 def main() -> None:
-    summary = build_ensemble(config.load_params())
+    summary = ensemble.build(config.load_params())
     weights = ", ".join(f"{m} {w:.3f}" for m, w in summary["weights"].items())
     print(f"ensemble ({summary['method']}): {weights}")
 

@@ -1,23 +1,22 @@
-"""evaluate@<arch>: score one architecture (or the ensemble) on the test split.
+"""evaluate@<arch>: score one architecture (or the ensemble's combined predictions) on the test split.
 
 python -m stages.evaluate conv3d
 """
 
 import argparse
 
-from actionrec import cli, config
+from actionrec import cli, config, ensemble, entries, evaluation
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("architecture")
     args = parser.parse_args()
-    import models
-
-    models.get(args.architecture)  # unknown name: fails at once, listing the valid ones
-    from actionrec.evaluation import evaluate
-
-    m = evaluate(args.architecture, config.load_params())
+    entries.check_scored(args.architecture, "architecture")  # unknown name: fails at once, listing the valid ones
+    if args.architecture == ensemble.NAME:
+        m = ensemble.evaluate()
+    else:
+        m = evaluation.evaluate(args.architecture, config.load_params())
     kinds = "".join(f", {k[9:]} {v:.3f}" for k, v in m.items() if k.startswith("accuracy_"))
     print(
         f"evaluate {args.architecture}: top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, macro F1 {m['macro_f1']:.3f}{kinds} "

@@ -17,7 +17,9 @@ import json
 import sys
 from pathlib import Path
 
+import models
 from actionrec import cli
+from actionrec.entries import ENSEMBLE
 from actionrec.errors import ParamError, PipelineError
 
 
@@ -46,8 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _load(arch: str, models_dir: Path):
-    import models
-
+    if arch == ENSEMBLE:
+        raise PipelineError("--model: the ensemble is not a model, it combines its members' test predictions (predict with a member)")
     try:
         models.get(arch)  # before TensorFlow is imported: a typo fails at once
     except ParamError as err:

@@ -5,15 +5,12 @@ would only fail, with a bare "No such file", once the stage is reached. This sta
 dependencies but the param, so DVC runs it first and a typo fails at once with the valid names.
 """
 
-from actionrec import cli, config
+from actionrec import cli, config, entries
 from actionrec.io import write_json
 
 
 def main() -> None:
-    import models
-
-    name = config.get(config.load_params(), "model")
-    models.get(name)
+    name = entries.check_scored(config.get(config.load_params(), "model"))
     write_json("data/selected.json", {"model": name})
     print(f"select_model: {name}")
 

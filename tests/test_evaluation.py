@@ -13,15 +13,14 @@ from conftest import REPO, make_dataset, save_tiny_model
 from tiny import FLOW, SAMPLING, STORE, TINY
 
 import models
-from actionrec import evaluation, reporting
+from actionrec import ensemble, entries, evaluation, reporting
 from actionrec.errors import DataError, ParamError, PipelineError
-from actionrec.evaluation import Predictions
 from actionrec.io import write_json
+from actionrec.predictions import Predictions
 
 CLASSES = ["Rising", "Falling", "Triangle"]
 VIDEOS = ["Rising/v_Rising_g01_c01.avi", "Falling/v_Falling_g01_c01.avi", "Triangle/v_Triangle_g01_c01.avi", "Rising/v_Rising_g02_c01.avi"]
 LABELS = np.array([0, 1, 2, 0])
-TRAINABLE = [a for a in models.ARCHITECTURES if a != "ensemble"]
 
 
 def predictions(probs) -> Predictions:
@@ -50,7 +49,7 @@ def test_predictions_round_trip_and_malformed_files(tmp_path):
 
 
 def test_score_reports_motion_and_appearance_accuracy():
-    headline, report = evaluation.score("conv3d", A, example_accuracy=0.7, parameters=123, latency_ms=4.56789)
+    headline, report = evaluation.score("conv3d", "clip", A, example_accuracy=0.7, parameters=123, latency_ms=4.56789)
     assert headline["top1"] == pytest.approx(0.75)
     # Rising x2 right, Falling wrong (predicted Rising): motion 2/3; Triangle right: appearance 1/1.
     assert headline["accuracy_motion"] == pytest.approx(2 / 3)
@@ -62,7 +61,7 @@ def test_score_reports_motion_and_appearance_accuracy():
 
 def test_score_without_synthetic_classes_has_no_kind_accuracy():
     other = Predictions(VIDEOS, LABELS, A.probabilities, ["a", "b", "c"])
-    headline, report = evaluation.score("vgg", other, example_accuracy=None, parameters=1, latency_ms=1.0)
+    headline, report = evaluation.score("vgg", "frames", other, example_accuracy=None, parameters=1, latency_ms=1.0)
     assert not any(k.startswith("accuracy_") for k in headline) and report["kinds"] is None
 
 
@@ -79,8 +78,8 @@ def workdir(tmp_path, monkeypatch):
 
 
 def test_weighted_ensemble_uses_validation_accuracy(workdir):
-    summary = evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "weighted"}})
-    combined = Predictions.read(evaluation.ENSEMBLE_DIR / "predictions.csv")
+    summary = ensemble.build({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "weighted"}})
+    combined = Predictions.read(ensemble.DIR / "predictions.csv")
     np.testing.assert_allclose(combined.probabilities, 0.75 * A.probabilities + 0.25 * B.probabilities, atol=1e-6)
     assert summary["weights"] == {"cnn_lstm": 0.75, "conv3d": 0.25}
     assert summary["parameters"] == 150 and summary["latency_ms"] == 5.0
@@ -88,8 +87,8 @@ def test_weighted_ensemble_uses_validation_accuracy(workdir):
     expected = np.mean((0.75 * A.probabilities + 0.25 * B.probabilities).argmax(1) == A.labels)
     assert summary["val_video_accuracy"] == pytest.approx(expected) and "val_accuracy_motion" in summary
 
-    evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
-    combined = Predictions.read(evaluation.ENSEMBLE_DIR / "predictions.csv")
+    ensemble.build({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
+    combined = Predictions.read(ensemble.DIR / "predictions.csv")
     np.testing.assert_allclose(combined.probabilities, (A.probabilities + B.probabilities) / 2, atol=1e-6)
 
 
@@ -105,18 +104,71 @@ def test_weighted_ensemble_uses_validation_accuracy(workdir):
 )
 def test_bad_ensemble_params_name_the_key(workdir, members, method, key):
     with pytest.raises(ParamError, match=key):
-        evaluation.build_ensemble({"ensemble": {"members": members, "method": method}})
+        ensemble.build({"ensemble": {"members": members, "method": method}})
 
 
 def test_ensemble_of_members_scored_on_other_videos_fails(workdir):
     Predictions(VIDEOS[::-1], LABELS, B.probabilities, CLASSES).write(evaluation.PREDICTIONS / "conv3d.csv")
     with pytest.raises(DataError, match="conv3d.csv: other videos"):
-        evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
+        ensemble.build({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
 
 
 def test_ensemble_member_not_evaluated_names_the_stage(workdir):
     with pytest.raises(PipelineError, match=r"dvc repro evaluate@vgg"):
-        evaluation.build_ensemble({"ensemble": {"members": ["cnn_lstm", "vgg"], "method": "mean"}})
+        ensemble.build({"ensemble": {"members": ["cnn_lstm", "vgg"], "method": "mean"}})
+
+
+def test_the_ensemble_is_scored_and_ranked_but_is_not_a_model(workdir):
+    assert entries.SCORED == (*models.ARCHITECTURES, "ensemble") and entries.check_scored("ensemble") == "ensemble"
+    with pytest.raises(ParamError, match="one of basic_cnn"):
+        models.get("ensemble")
+    with pytest.raises(ParamError, match=r"'architecture': 'ensemble2'.*two_stream, ensemble"):
+        entries.check_scored("ensemble2", "architecture")
+
+
+def test_evaluating_the_ensemble_scores_its_combined_test_predictions(workdir, monkeypatch):
+    ensemble.build({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
+    monkeypatch.setattr(evaluation, "test_rows", lambda: [{"video": v} for v in VIDEOS])
+    headline = ensemble.evaluate()
+    assert (headline["architecture"], headline["input"], headline["test_videos"]) == ("ensemble", "predictions", 4)
+    assert headline["parameters"] == 150 and headline["latency_ms"] == 5.0 and headline["example_accuracy"] is None
+    combined = (A.probabilities + B.probabilities) / 2
+    assert headline["top1"] == pytest.approx(np.mean(combined.argmax(1) == LABELS))
+    assert Predictions.read(evaluation.PREDICTIONS / "ensemble.csv").videos == VIDEOS
+    monkeypatch.setattr(evaluation, "test_rows", lambda: [{"video": v} for v in VIDEOS[:3]])
+    with pytest.raises(DataError, match="predictions.csv: its videos are not the test split"):
+        ensemble.evaluate()
+
+
+# --- combining members -------------------------------------------------------------------------
+
+PA = np.array([[0.2, 0.8], [0.6, 0.4]])
+PB = np.array([[0.4, 0.6], [1.0, 0.0]])
+
+
+def test_ensemble_combines_member_probabilities():
+    np.testing.assert_allclose(ensemble.combine([PA, PB]), [[0.3, 0.7], [0.8, 0.2]])
+    np.testing.assert_allclose(ensemble.combine([PA, PB], "weighted", [3, 1]), [[0.25, 0.75], [0.7, 0.3]])
+    np.testing.assert_allclose(ensemble.combine([PA, PB], "weighted", [0.9, 0.0]), PA)
+    np.testing.assert_allclose(ensemble.combine([PA]), PA)
+
+
+@pytest.mark.parametrize(
+    "args, key",
+    [
+        (([],), "ensemble.members"),
+        (([PA, PB[:1]],), "ensemble.members"),
+        (([PA, PB], "median"), "ensemble.method"),
+        (([PA, PB], "weighted"), "ensemble.weights"),
+        (([PA, PB], "weighted", [1.0]), "ensemble.weights"),
+        (([PA, PB], "weighted", [1.0, -0.5]), "ensemble.weights"),
+        (([PA, PB], "weighted", [0, 0]), "ensemble.weights"),
+    ],
+)
+def test_ensemble_errors(args, key):
+    with pytest.raises(ParamError) as err:
+        ensemble.combine(*args)
+    assert err.value.key == key
 
 
 # --- scoring a trained model on the frame store ------------------------------------------------
@@ -230,14 +282,14 @@ def test_bad_evaluation_settings_name_the_key(key, value):
 
 
 def fake_evaluations(skip: str | None = None) -> None:
-    for i, arch in enumerate(models.ARCHITECTURES):
+    for i, arch in enumerate(entries.SCORED):
         if arch == skip:
             continue
         write_json(
             evaluation.METRICS_DIR / f"{arch}.json",
             {
                 "architecture": arch,
-                "input": models.get(arch).INPUT,
+                "input": ensemble.INPUT if arch == ensemble.NAME else models.get(arch).INPUT,
                 "top1": i / 10,
                 "top5": 0.9,
                 "macro_f1": i / 11,
@@ -250,14 +302,14 @@ def fake_evaluations(skip: str | None = None) -> None:
         )
         if arch != "ensemble":
             write_json(evaluation.TRAIN_METRICS / f"{arch}.json", {"train_seconds": 10.0 + i})
-    write_json(evaluation.ENSEMBLE_DIR / "ensemble.json", {"members": ["basic_cnn", "vgg"]})
+    write_json(ensemble.DIR / "ensemble.json", {"members": ["basic_cnn", "vgg"]})
 
 
 def test_leaderboard_holds_exactly_the_ten_architectures(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fake_evaluations()
     rows = reporting.leaderboard_rows()
-    assert sorted(r["architecture"] for r in rows) == sorted(models.ARCHITECTURES)
+    assert sorted(r["architecture"] for r in rows) == sorted(entries.SCORED)
     assert [r["top1"] for r in rows] == sorted((r["top1"] for r in rows), reverse=True)
     assert next(r for r in rows if r["architecture"] == "ensemble")["train_seconds"] == 10.0 + 11.0  # its members'
     reporting.write_leaderboard(rows)
@@ -266,7 +318,7 @@ def test_leaderboard_holds_exactly_the_ten_architectures(tmp_path, monkeypatch):
     header, rule = [cell.strip() for cell in table[0].split("|")[1:-1]], table[1].split("|")[1:-1]
     assert header[:3] == ["architecture", "input", "top1"] and rule[0].startswith(":") and rule[2].endswith(":")  # text left, numbers right
     assert (tmp_path / "plots/leaderboard/leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert set(json.loads((tmp_path / "metrics/leaderboard.json").read_text())) == set(models.ARCHITECTURES)
+    assert set(json.loads((tmp_path / "metrics/leaderboard.json").read_text())) == set(entries.SCORED)
 
 
 def test_leaderboard_with_a_missing_evaluation_names_it(tmp_path, monkeypatch):
@@ -277,7 +329,7 @@ def test_leaderboard_with_a_missing_evaluation_names_it(tmp_path, monkeypatch):
 
 
 def test_report_of_the_selected_model(workdir):
-    headline, report = evaluation.score("cnn_lstm", A, example_accuracy=0.7, parameters=100, latency_ms=2.0)
+    headline, report = evaluation.score("cnn_lstm", "clip", A, example_accuracy=0.7, parameters=100, latency_ms=2.0)
     write_json(evaluation.METRICS_DIR / "cnn_lstm.json", headline)
     write_json(evaluation.PLOTS_DIR / "cnn_lstm" / "report.json", report)
     history = [{"epoch": e, "loss": 1 / e, "accuracy": e / 3, "val_loss": 1.2 / e, "val_accuracy": e / 4} for e in (1, 2, 3)]
@@ -306,5 +358,5 @@ def test_select_model_rejects_an_unknown_name_listing_the_valid_ones(tmp_path):
     )
     assert result.returncode == 2
     assert "model" in result.stderr and "twostream" in result.stderr
-    assert all(name in result.stderr for name in models.ARCHITECTURES)
+    assert all(name in result.stderr for name in entries.SCORED)
     assert not (tmp_path / "data/selected.json").exists()

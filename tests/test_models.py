@@ -9,12 +9,12 @@ from keras.src.utils import file_utils  # what keras.applications downloads weig
 
 import models
 from actionrec.errors import ParamError, PipelineError
-from models import InputSpec, backbones, conv3d, ensemble, two_stream
+from models import InputSpec, backbones, conv3d, two_stream
 from models.blocks import FrameWise
 
 SPEC = InputSpec(frames=4, height=32, width=32, flow_stack=3)  # 32x32: the smallest MobileNetV2/EfficientNet input
 CLASSES = 4
-TRAINABLE = [name for name in models.ARCHITECTURES if name != "ensemble"]
+TRAINABLE = list(models.ARCHITECTURES)
 
 
 def params_for(name: str) -> dict:
@@ -52,7 +52,7 @@ def _seed():
 # --- registry --------------------------------------------------------------------------------
 
 
-def test_registry_lists_the_ten_architectures():
+def test_registry_lists_the_nine_trainable_architectures():
     assert models.ARCHITECTURES == (
         "basic_cnn",
         "vgg",
@@ -63,11 +63,10 @@ def test_registry_lists_the_ten_architectures():
         "pretrained_cnn_lstm",
         "conv3d",
         "two_stream",
-        "ensemble",
     )
     for name in models.ARCHITECTURES:
         module = models.get(name)
-        assert module.INPUT in ("frames", "clip", "clip+flow", "predictions")
+        assert module.INPUT in ("frames", "clip", "clip+flow")
         assert module.__doc__ and callable(module.build)
         assert module.min_frames({}) >= 1
 
@@ -313,39 +312,3 @@ def test_imagenet_offline_names_the_file_to_provide(tmp_path, monkeypatch):
 def test_backbones_need_32_pixels():
     with pytest.raises(ParamError, match=r"architectures\.efficientnet\.input_size"):
         models.build("efficientnet", CLASSES, InputSpec(4, 24, 24), {"weights": None})
-
-
-# --- ensemble --------------------------------------------------------------------------------
-
-A = np.array([[0.2, 0.8], [0.6, 0.4]])
-B = np.array([[0.4, 0.6], [1.0, 0.0]])
-
-
-def test_ensemble_combines_member_probabilities():
-    np.testing.assert_allclose(ensemble.combine([A, B]), [[0.3, 0.7], [0.8, 0.2]])
-    np.testing.assert_allclose(ensemble.combine([A, B], "weighted", [3, 1]), [[0.25, 0.75], [0.7, 0.3]])
-    np.testing.assert_allclose(ensemble.combine([A, B], "weighted", [0.9, 0.0]), A)
-    np.testing.assert_allclose(ensemble.combine([A]), A)
-
-
-@pytest.mark.parametrize(
-    "args, key",
-    [
-        (([],), "ensemble.members"),
-        (([A, B[:1]],), "ensemble.members"),
-        (([A, B], "median"), "ensemble.method"),
-        (([A, B], "weighted"), "ensemble.weights"),
-        (([A, B], "weighted", [1.0]), "ensemble.weights"),
-        (([A, B], "weighted", [1.0, -0.5]), "ensemble.weights"),
-        (([A, B], "weighted", [0, 0]), "ensemble.weights"),
-    ],
-)
-def test_ensemble_errors(args, key):
-    with pytest.raises(ParamError) as err:
-        ensemble.combine(*args)
-    assert err.value.key == key
-
-
-def test_ensemble_is_not_trained():
-    with pytest.raises(ParamError, match="ensemble"):
-        models.build("ensemble", CLASSES, SPEC, {})

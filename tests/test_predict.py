@@ -233,7 +233,7 @@ def test_load_errors_name_the_fix(trained_dir, tmp_path):
     with pytest.raises(ParamError) as err:
         load_trained("nope", trained_dir)
     assert all(name in str(err.value) for name in models.ARCHITECTURES)
-    with pytest.raises(PipelineError, match="member"):
+    with pytest.raises(ParamError, match="one of basic_cnn"):
         load_trained("ensemble", trained_dir)
     shutil.copytree(trained_dir / "basic_cnn", tmp_path / "basic_cnn")
     (tmp_path / "basic_cnn" / "model.keras").unlink()
@@ -351,6 +351,8 @@ def test_cli_unknown_model_lists_the_valid_names(trained_dir, video):
     result = cli("--model", "resnet", "--models-dir", trained_dir, video, command=command)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "resnet" in result.stderr and all(name in result.stderr for name in models.ARCHITECTURES)
+    result = cli("--model", "ensemble", "--models-dir", trained_dir, video, command=command)
+    assert result.returncode == 2 and "predict with a member" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_cli_missing_model_names_the_command_that_makes_it(tmp_path, video):

@@ -14,6 +14,7 @@ import pytest
 from test_pipeline import commit, copy_repo, dvc, stages_run, tiny_params
 
 import models
+from actionrec import entries
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +45,11 @@ def repo(tmp_path_factory) -> Path:
 def test_full_repro_then_model_switch_metrics_diff_and_plots(repo):
     out = dvc(repo, "repro")
     expected = {"select_model", "download", "extract", "flow", "pretrain", "visualize", "ensemble", "leaderboard", "report"}
-    expected |= {f"train@{a}" for a in models.ARCHITECTURES if a != "ensemble"} | {f"evaluate@{a}" for a in models.ARCHITECTURES}
+    expected |= {f"train@{a}" for a in models.ARCHITECTURES} | {f"evaluate@{a}" for a in entries.SCORED}
     assert stages_run(out) == expected
 
     board = json.loads((repo / "metrics/leaderboard.json").read_text())
-    assert set(board) == set(models.ARCHITECTURES)
+    assert set(board) == set(entries.SCORED)
     assert all(0 <= row["top1"] <= 1 and row["latency_ms"] > 0 for row in board.values())
     # Validation scores for all ten, the ensemble's from its members' validation predictions.
     assert all(0 <= row["val_top1"] <= 1 and "val_motion" in row for row in board.values())
@@ -69,7 +70,7 @@ def test_full_repro_then_model_switch_metrics_diff_and_plots(repo):
     dvc(repo, "plots", "show", "-o", "plots_html")
     html = (repo / "plots_html" / "index.html").read_text()
     # dvc names each plot's element after its path ("plots/x/y.csv" -> id "plots_x_y_csv").
-    for arch in models.ARCHITECTURES:
+    for arch in entries.SCORED:
         assert f'id = "plots_evaluate_{arch}_confusion_csv"' in html, arch
         assert f'id = "plots_evaluate_{arch}_roc_csv"' in html, arch
         assert f"{arch} confusion matrix (test videos)" in html, arch
@@ -87,7 +88,7 @@ def test_unknown_model_fails_at_once_listing_the_valid_names(repo):
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "twostream" in output and all(name in output for name in models.ARCHITECTURES), output
+    assert "twostream" in output and all(name in output for name in entries.SCORED), output
     assert stages_run(output) == {"select_model"}, output  # nothing else was attempted
     assert time.monotonic() - started < 120
 

@@ -1,0 +1,110 @@
+"""The ensemble: not a model but a combination of trained members' predictions.
+
+The ``ensemble`` stage combines the members' test predictions (:func:`build`): ``mean`` averages
+their class probabilities, ``weighted`` weighs each member by its video-level validation
+accuracy (from training, never from the test split). ``evaluate@ensemble`` then scores the
+combination like any architecture (:func:`evaluate`), so that the leaderboard and the report
+rank it beside the nine architectures (:mod:`actionrec.entries`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import models
+from actionrec import config, evaluation, metrics, synthetic
+from actionrec.entries import ENSEMBLE
+from actionrec.errors import DataError, ParamError
+from actionrec.evaluation import METRICS_DIR, MODELS_DIR, PREDICTIONS, TRAIN_METRICS
+from actionrec.io import atomic_dir, read_json, write_json
+from actionrec.predictions import Predictions
+
+NAME = ENSEMBLE
+INPUT = "predictions"
+METHODS = ("mean", "weighted")
+DIR = MODELS_DIR / NAME
+
+
+def combine(probabilities: list[np.ndarray], method: str = "mean", weights: list[float] | None = None) -> np.ndarray:
+    """(videos, classes) probabilities of each member -> their (weighted) mean, same shape."""
+    if not probabilities:
+        raise ParamError("ensemble.members", [], "at least one trained member")
+    arrays = [np.asarray(p, dtype=np.float64) for p in probabilities]
+    shapes = [a.shape for a in arrays]
+    if len(set(shapes)) != 1 or arrays[0].ndim != 2:
+        raise ParamError("ensemble.members", shapes, "members with predictions of one (videos, classes) shape (same videos, same classes)")
+    if method not in METHODS:
+        raise ParamError("ensemble.method", method, "one of " + ", ".join(METHODS))
+    if method == "mean":
+        return np.mean(arrays, axis=0)
+    if not isinstance(weights, (list, tuple, np.ndarray)) or len(weights) != len(arrays):
+        raise ParamError("ensemble.weights", weights, f"one weight per member ({len(arrays)})")
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        w = np.array([np.nan])
+    if w.ndim != 1 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ParamError("ensemble.weights", list(weights), "non-negative numbers with a positive sum")
+    return np.tensordot(w / w.sum(), np.stack(arrays), axes=1)
+
+
+def members(params: dict) -> tuple[list[str], str]:
+    """``ensemble.members`` (trained architectures, each once) and ``ensemble.method``, checked."""
+    names = config.get(params, "ensemble.members")
+    if not isinstance(names, list) or not names:
+        raise ParamError("ensemble.members", names, "a non-empty list of trained architectures")
+    for name in names:
+        if name not in models.ARCHITECTURES:
+            raise ParamError("ensemble.members", name, "trained architectures from " + ", ".join(models.ARCHITECTURES))
+    if len(set(names)) != len(names):
+        raise ParamError("ensemble.members", names, "each architecture at most once")
+    return names, config.choice(params, "ensemble.method", METHODS)
+
+
+def build(params: dict) -> dict:
+    """Combine the members' test predictions into ``data/models/ensemble/``; returns its summary."""
+    names, method = members(params)
+    preds = [Predictions.read(PREDICTIONS / f"{m}.csv") for m in names]
+    for member, p in zip(names[1:], preds[1:]):
+        if p.videos != preds[0].videos or p.classes != preds[0].classes:
+            raise DataError(f"{PREDICTIONS / member}.csv: other videos or classes than {PREDICTIONS / names[0]}.csv (rerun evaluate)")
+    trained = {m: read_json(TRAIN_METRICS / f"{m}.json", f"train@{m}") for m in names}
+    evaluated = {m: read_json(METRICS_DIR / f"{m}.json", f"evaluate@{m}") for m in names}
+    weights = [float(trained[m]["val_video_accuracy"]) for m in names]
+    combined = combine([p.probabilities for p in preds], method, weights)
+    # The same combination of the members' validation predictions: the ensemble's own validation
+    # score, comparable with every member's (model selection never looks at the test split).
+    val = [Predictions.read(MODELS_DIR / m / "val_predictions.csv") for m in names]
+    for member, p in zip(names[1:], val[1:]):
+        if p.videos != val[0].videos:
+            raise DataError(
+                f"{MODELS_DIR / member}/val_predictions.csv: other validation videos than {names[0]}'s (retrain with one train.val_groups and seed)"
+            )
+    val_combined = combine([p.probabilities for p in val], method, weights)
+    validation = metrics.video_accuracy(val[0].labels, val_combined, val[0].classes, synthetic.class_kinds(val[0].classes), prefix="val_")
+    summary = {
+        "members": names,
+        "method": method,
+        "weights": dict(zip(names, weights)) if method == "weighted" else {m: 1.0 for m in names},
+        "parameters": sum(int(trained[m]["parameters"]) for m in names),
+        # Running the ensemble means running every member: its latency is the sum of theirs.
+        "latency_ms": round(sum(float(evaluated[m]["latency_ms"]) for m in names), 3),
+        **validation,
+    }
+    with atomic_dir(DIR) as tmp:
+        Predictions(preds[0].videos, preds[0].labels, combined, preds[0].classes).write(tmp / "predictions.csv")
+        write_json(tmp / "ensemble.json", summary)
+    return summary
+
+
+def read_summary() -> dict:
+    """What :func:`build` recorded: members, method, weights, parameters, latency, validation scores."""
+    return read_json(DIR / "ensemble.json", NAME)
+
+
+def evaluate() -> dict:
+    """``evaluate@ensemble``: score the combined test predictions and write the same files as every architecture."""
+    summary = read_summary()
+    pred = Predictions.read(DIR / "predictions.csv")
+    evaluation.check_same_videos(pred, evaluation.test_rows(), DIR / "predictions.csv")
+    return evaluation.record(NAME, INPUT, pred, example_accuracy=None, parameters=summary["parameters"], latency_ms=summary["latency_ms"])
