@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import models
-from actionrec import metrics, plots, synthetic
+from actionrec import config, metrics, plots, synthetic
 from actionrec.errors import DataError
 from actionrec.framestore import read_manifest, read_store
 from actionrec.io import atomic_dir, write_json
@@ -32,8 +32,6 @@ TRAIN_METRICS = Path("metrics/train")
 
 
 def evaluation_settings(params: dict) -> dict:
-    from actionrec import config
-
     return {
         "batch_videos": config.positive_int(params, "evaluate.batch_videos"),
         "clips": config.positive_int(params, "evaluate.clips"),

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from actionrec import ucf101
+from actionrec import config, ucf101
 from actionrec.errors import DataError
 from actionrec.io import atomic_dir, write_bytes, write_json
 from actionrec.video import UnreadableVideo, decode_video
@@ -228,8 +228,6 @@ def read_store(store: Path, params: dict | None = None) -> dict:
     if info.get("format") != "jpeg-pack":
         raise DataError(f"{store}: an old frame store format (rebuild it with `dvc repro extract`)")
     if params is not None:
-        from actionrec import config
-
         for key in STORE_KEYS:
             wanted = config.get(params, f"frames.{key}")
             if info[key] != wanted:

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 import models
 from actionrec.errors import PipelineError
+from actionrec.flow import flow_of_pack
 from actionrec.framestore import encode_video
 from actionrec.inputs import video_dataset, video_views
 from actionrec.sampling import Sampling
@@ -112,8 +113,6 @@ def encode_new_video(trained: TrainedModel, path: Path):
                 f"{trained.architecture}: classes.json does not record its optical flow settings "
                 f"(retrain with `dvc repro train@{trained.architecture}`)"
             )
-        from actionrec.flow import flow_of_pack
-
         f = trained.flow
         flow_pack = flow_of_pack(frames_pack, f["method"], float(f["bound"]), int(f["quality"]), name=str(path))
     return frames_pack, flow_pack, len(decoded.frames), decoded.stored_height, decoded.stored_width

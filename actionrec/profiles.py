@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+import models
 from actionrec import cli, config
 from actionrec.errors import ParamError, PipelineError
 
@@ -58,8 +59,6 @@ def leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
 
 def check(overrides: list[tuple[str, object]], params: dict) -> None:
     """Every key must exist in params.yaml; architecture settings may add a model key it lacks."""
-    import models
-
     for key, _ in overrides:
         parts = key.split(".")
         if parts[0] == "architectures" and len(parts) == 3:

@@ -13,16 +13,18 @@ import http.client
 import json
 import os
 import shutil
+import subprocess
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from actionrec import ucf101
+from actionrec import synthetic, ucf101
 from actionrec.errors import DataError, ParamError
 from actionrec.ucf101 import LISTS_DIR, SPLITS
 
@@ -145,8 +147,6 @@ def _string(section: dict, key: str, name: str) -> str:
 
 
 def _synthetic_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
-    from actionrec import synthetic  # lazy: only this source needs it
-
     params = dict(_section(data, "synthetic"))
     for key in params:
         if key not in _SYNTHETIC_KEYS:
@@ -424,10 +424,8 @@ def _extract_rar(archive: Path, target: Path) -> None:
     # CRCs checked after extracting. The data is extracted by unar or bsdtar in one pass, not by rarfile's
     # extractall(), which runs its tool once per member (twice with testrar()), decompressing a solid archive
     # from the start each time, and whose tool_setup() picks Debian's 7zz (no RAR codec) before bsdtar.
-    import subprocess
-
     try:
-        import rarfile
+        import rarfile  # optional (the `rar` extra): only UCF101's RAR archive needs it
     except ImportError:
         raise DataError(_rar_hint(archive)) from None
     try:
@@ -494,8 +492,6 @@ def _rar_hint(archive: Path) -> str:
 
 
 def _crc32(path: Path) -> int:
-    import zlib
-
     crc = 0
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):

@@ -29,6 +29,7 @@ from actionrec.io import atomic_file, file_digest, write_json
 from actionrec.predictions import Predictions
 from actionrec.recipe import ClassificationLoss, HeadAccuracy, Recipe
 from actionrec.sampling import Sampling
+from dvclive import Live
 
 FRAMES, FLOW = Path("data/frames"), Path("data/flow")
 MODELS_DIR, CHECKPOINTS, LOGS = Path("data/models"), Path("data/checkpoints"), Path("logs")
@@ -385,8 +386,6 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     ]
     live = None
     if world.is_chief:
-        from dvclive import Live
-
         live = Live(str(LIVE_DIR / arch), report=None, save_dvc_exp=False, dvcyaml=None)
         callbacks += [LiveLogger(live, checkpoint.history), keras.callbacks.TensorBoard(str(LOGS / arch))]
     if first_epoch >= settings.epochs:

@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 
 import models
-from actionrec import cli
+from actionrec import cli, config
 from actionrec.entries import ENSEMBLE
 from actionrec.errors import ParamError, PipelineError
+from actionrec.video import UnreadableVideo
 
 
 def _positive(text: str) -> int:
@@ -61,8 +62,6 @@ def _load(arch: str, models_dir: Path):
 
 def _views(args: argparse.Namespace) -> tuple[int, int]:
     """--clips/--crops, else the evaluate stage's views from ./params.yaml, else one centre view."""
-    from actionrec import config
-
     params = config.load_params() if config.PARAMS_FILE.is_file() else {}
     clips = args.clips or (config.positive_int(params, "evaluate.clips") if "clips" in params.get("evaluate", {}) else 1)
     crops = args.crops or (config.choice(params, "evaluate.crops", (1, 3)) if "crops" in params.get("evaluate", {}) else 1)
@@ -74,7 +73,6 @@ def predict(args: argparse.Namespace) -> list[dict]:
     trained = _load(args.model, args.models_dir)
     clips, crops = _views(args)
     from actionrec.inference import predict_video, top_k
-    from actionrec.video import UnreadableVideo
 
     results = []
     for video in args.videos:

@@ -9,6 +9,7 @@ checkpoint ``dvc repro`` resumes from (see actionrec/failures.py).
 
 import argparse
 
+import models
 from actionrec import cli, config, failures
 
 
@@ -23,8 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.after_failure:
         failures.after_failure(args.architecture)
-    import models  # after argparse: --help stays instant
-    from actionrec import distributed
+    from actionrec import distributed  # imports TensorFlow: after argparse, so that --help stays instant
 
     models.get(args.architecture)  # unknown name: fails at once, listing the valid ones
     params = config.load_params()
