@@ -11,13 +11,12 @@ Light on purpose: ``--after-failure`` must not import TensorFlow.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
-from pathlib import Path
 
-CHECKPOINTS = Path("data/checkpoints")  # actionrec.training.CHECKPOINTS (importing that loads TensorFlow)
+from actionrec import checkpoints
+
 RESUME = "completed epochs are checkpointed and `dvc repro` resumes after the last one"
 PEER_FAILED = 75  # exit status of a rank that stopped because another one failed (EX_TEMPFAIL: retry)
 EXIT_CODES = (
@@ -71,16 +70,10 @@ def run_rank(work, who: str):
 
 def after_failure(arch: str) -> None:
     """The last word of a failed ``horovodrun``: how ranks ended, and where training resumes."""
-    last = None
-    for state in CHECKPOINTS.glob(f"{arch}/*/state.json"):
-        try:
-            found = (state.stat().st_mtime, json.loads(state.read_text())["epoch"], state.parent)
-        except (OSError, ValueError, KeyError):
-            continue
-        last = max(last or found, found)
+    last = checkpoints.last_epoch(arch)
     if last:
         resume = (
-            f"The last checkpoint is epoch {last[1]} ({last[2]}/): `dvc repro` resumes after it, "
+            f"The last checkpoint is epoch {last[0]} ({last[1]}/): `dvc repro` resumes after it, "
             "unless params, data or seed have changed since"
         )
     else:

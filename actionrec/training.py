@@ -6,11 +6,8 @@ progress; every rank reads its own shard of the data.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 import models
-from actionrec import config, distributed, metrics, synthetic
+from actionrec import checkpoints, config, distributed, metrics, synthetic
 from actionrec.errors import DataError, ParamError
 from actionrec.framestore import read_manifest, read_store
 from actionrec.inference import video_probabilities
@@ -32,7 +29,7 @@ from actionrec.sampling import Sampling
 from dvclive import Live
 
 FRAMES, FLOW = Path("data/frames"), Path("data/flow")
-MODELS_DIR, CHECKPOINTS, LOGS = Path("data/models"), Path("data/checkpoints"), Path("logs")
+MODELS_DIR, LOGS = Path("data/models"), Path("logs")
 METRICS_DIR, LIVE_DIR = Path("metrics/train"), Path("dvclive")
 
 
@@ -132,17 +129,8 @@ def split_train_val(rows: list[dict], val_groups: int, seed: int) -> tuple[list[
     return train, val
 
 
-def config_hash(*parts) -> str:
-    """Identifies a training configuration; a checkpoint from any other one is never reused."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 class Checkpoint(keras.callbacks.Callback):
-    """Saves everything a resumed run needs after every epoch (rank 0), atomically.
-
-    weights, optimizer state, early-stopping state (best value, wait, best weights) and the
-    history so far; the data stream needs nothing since it is a function of (seed, epoch).
-    """
+    """Saves everything a resumed run needs after every epoch (rank 0): :func:`checkpoints.save`."""
 
     def __init__(self, directory: Path, early: keras.callbacks.EarlyStopping, chief: bool):
         super().__init__()
@@ -158,14 +146,6 @@ class Checkpoint(keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "seconds": seconds})
         if not self.chief:
             return
-        tmp = self.directory.with_name(self.directory.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        # Every model variable, the dropout seed generators' state included (save_weights omits it).
-        np.savez(tmp / "variables.npz", *[v.numpy() for v in self.model.variables])
-        np.savez(tmp / "optimizer.npz", *[v.numpy() for v in self.model.optimizer.variables])
-        if self.early.best_weights is not None:
-            np.savez(tmp / "best.npz", *self.early.best_weights)
         state = {
             "epoch": epoch + 1,
             "history": self.history,
@@ -173,28 +153,9 @@ class Checkpoint(keras.callbacks.Callback):
             "best_epoch": self.early.best_epoch,
             "wait": self.early.wait,
         }
-        write_json(tmp / "state.json", state)
-        # A directory cannot be replaced atomically: keep the previous epoch as .old until the new
-        # one is in place, so a kill at any moment leaves one complete checkpoint (see latest()).
-        old = previous(self.directory)
-        shutil.rmtree(old, ignore_errors=True)
-        if self.directory.exists():
-            os.replace(self.directory, old)
-        os.replace(tmp, self.directory)
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def previous(directory: Path) -> Path:
-    return directory.with_name(directory.name + ".old")
-
-
-def latest(directory: Path) -> Path | None:
-    """The complete checkpoint of a configuration: its directory, or the previous epoch's if a
-    kill came between the two renames of Checkpoint.on_epoch_end."""
-    for candidate in (directory, previous(directory)):
-        if (candidate / "state.json").is_file():
-            return candidate
-    return None
+        # Every model variable, the dropout seed generators' state included (save_weights omits it).
+        variables = [v.numpy() for v in self.model.variables]
+        checkpoints.save(self.directory, variables, [v.numpy() for v in self.model.optimizer.variables], self.early.best_weights, state)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -263,12 +224,27 @@ def validation_scores(predictions: Predictions) -> dict:
     return metrics.video_accuracy(p.labels, p.probabilities, p.classes, synthetic.class_kinds(p.classes), prefix="val_")
 
 
-def _assign(variables, npz: Path) -> None:
-    saved = np.load(npz)
-    if len(saved.files) != len(variables):
-        raise DataError(f"{npz}: {len(saved.files)} arrays for {len(variables)} variables (delete {npz.parent} to start over)")
-    for variable, name in zip(variables, saved.files):
-        variable.assign(saved[name])
+def resume(trainer, optimizer, ckpt_dir: Path, world: distributed.World) -> tuple[dict | None, list | None]:
+    """Restore the last checkpoint of this configuration, if any: (its state, early stopping's best weights).
+
+    Rank 0 alone writes checkpoints, so rank 0 alone reads them: the others get the state by
+    broadcast and need no shared storage.
+    """
+    resume_from = checkpoints.latest(ckpt_dir) if world.is_chief else None
+    state = checkpoints.read_state(resume_from) if resume_from else None
+    state = distributed.broadcast_object(state, "checkpoint_state")
+    best_weights = None
+    if state:
+        optimizer.build(trainer.trainable_variables)
+        if world.is_chief:
+            for variables, name in ((trainer.variables, "variables.npz"), (optimizer.variables, "optimizer.npz")):
+                for variable, value in zip(variables, checkpoints.read_arrays(resume_from / name, len(variables))):
+                    variable.assign(value)
+            best_weights = checkpoints.read_best(resume_from)
+        distributed.broadcast_variables(optimizer.variables)
+        best_weights = distributed.broadcast_object(best_weights, "checkpoint_best_weights")
+    distributed.broadcast_variables(trainer.variables)
+    return state, best_weights
 
 
 def _shard(rows: list[dict], world: distributed.World, what: str) -> list[dict]:
@@ -277,151 +253,233 @@ def _shard(rows: list[dict], world: distributed.World, what: str) -> list[dict]:
     return rows[world.rank :: world.size]
 
 
-def train(arch: str, params: dict, world: distributed.World) -> dict:
+@dataclass
+class Run:
+    """One architecture's training configuration, every setting checked before anything is built."""
+
+    arch: str
+    module: object  # its models/<arch>.py
+    arch_params: dict
+    settings: Settings
+    recipe: Recipe
+    store: dict  # data/frames/store.json
+    sampling: Sampling
+    size: int  # input_size
+    augment: Augment
+
+    @property
+    def kind(self) -> str:
+        return self.module.INPUT
+
+    @property
+    def spec(self) -> models.InputSpec:
+        frames = 1 if self.kind == "frames" else self.sampling.clip_len
+        return models.InputSpec(frames=frames, height=self.size, width=self.size, flow_stack=self.sampling.flow_stack)
+
+
+def prepare(arch: str, params: dict) -> Run:
     module = models.get(arch)
     arch_params = dict(config.get(params, f"architectures.{arch}") or {})
     settings = read_settings(params, arch)
     recipe = Recipe.from_params(params, arch)
     store = read_store(FRAMES, params)
-    kind = module.INPUT
     prefix = f"architectures.{arch}"
-    sampling = read_sampling(params, arch, kind)
+    sampling = read_sampling(params, arch, module.INPUT)
     size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
-    spec = models.InputSpec(frames=1 if kind == "frames" else sampling.clip_len, height=size, width=size, flow_stack=sampling.flow_stack)
     need = module.min_frames(arch_params)
-    if kind != "frames" and sampling.clip_len < need:
+    if module.INPUT != "frames" and sampling.clip_len < need:
         raise ParamError(f"{prefix}.sampling.clip_len", sampling.clip_len, f"at least {need} for {arch}")
     augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
+    return Run(arch, module, arch_params, settings, recipe, store, sampling, size, augment)
 
-    rows = read_manifest(FRAMES)
-    train_rows, val_rows = split_train_val(rows, settings.val_groups, settings.seed)
+
+@dataclass
+class Videos:
+    """The training and validation videos, all of them and this rank's share."""
+
+    train: list[dict]
+    val: list[dict]
+    my_train: list[dict]
+    my_val: list[dict]
+    per_video: int  # training examples per video and epoch
+    steps: int  # per epoch, identical on every rank so that allreduce never waits forever
+    short: int  # videos shorter than one example: they loop (clips, flow stacks) or repeat frames (segments)
+
+
+def split_videos(run: Run, world: distributed.World) -> Videos:
+    train_rows, val_rows = split_train_val(read_manifest(FRAMES), run.settings.val_groups, run.settings.seed)
     # A frame model's training example is a frame: K of them per video and epoch (one per segment).
-    per_video = examples_per_video(sampling, 1, 1)
+    per_video = examples_per_video(run.sampling, 1, 1)
     per_rank = len(train_rows) // world.size * per_video
-    if settings.batch_size > per_rank:
-        raise ParamError("train.batch_size", settings.batch_size, f"at most {per_rank} (training examples per process)")
-    my_train, my_val = _shard(train_rows, world, "training"), _shard(val_rows, world, "validation")
-    steps = per_rank // settings.batch_size  # identical on every rank, so allreduce never waits forever
-    # Videos shorter than one example loop (clips, flow stacks) or repeat frames (segments): counted, never an error.
-    short = sum(sampling.short(r["num_frames"]) for r in train_rows + val_rows)
+    if run.settings.batch_size > per_rank:
+        raise ParamError("train.batch_size", run.settings.batch_size, f"at most {per_rank} (training examples per process)")
+    return Videos(
+        train_rows,
+        val_rows,
+        _shard(train_rows, world, "training"),
+        _shard(val_rows, world, "validation"),
+        per_video,
+        per_rank // run.settings.batch_size,
+        sum(run.sampling.short(r["num_frames"]) for r in train_rows + val_rows),
+    )
 
-    def source(part):
-        return Source(FRAMES, part, FLOW)
 
-    keras.utils.set_random_seed(settings.seed)
+def build_trainer(run: Run, world: distributed.World, steps: int):
+    """(the model, the compiled horovod trainer around its training heads, the trainer's optimizer)."""
+    keras.utils.set_random_seed(run.settings.seed)
     make_reproducible(world)
-    keras.mixed_precision.set_global_policy(settings.precision)
-    classes = store["classes"]
-    model = models.build(arch, len(classes), spec, arch_params)
-    heads, head_weights = models.training_heads(arch, model, arch_params)
+    keras.mixed_precision.set_global_policy(run.settings.precision)
+    model = models.build(run.arch, len(run.store["classes"]), run.spec, run.arch_params)
+    heads, head_weights = models.training_heads(run.arch, model, run.arch_params)
     trainer = distributed.DistributedModel(inputs=model.inputs, outputs=heads[0] if len(heads) == 1 else keras.ops.stack(heads, axis=1))
     trainer.compile(
-        optimizer=recipe.make_optimizer(world.size, settings.epochs, steps),
-        loss=ClassificationLoss(recipe.label_smoothing, head_weights),
+        optimizer=run.recipe.make_optimizer(world.size, run.settings.epochs, steps),
+        loss=ClassificationLoss(run.recipe.label_smoothing, head_weights),
         metrics=[HeadAccuracy()],
-        jit_compile=settings.xla,
+        jit_compile=run.settings.xla,
     )
     # Under mixed_float16 compile() wrapped the optimizer in a LossScaleOptimizer, whose loss scale
     # is state too: trainer.optimizer (the wrapper) is what is saved and restored.
-    optimizer = trainer.optimizer
+    return model, trainer, trainer.optimizer
 
+
+def checkpoint_dir(run: Run, params: dict) -> Path:
     # Which machines run the ranks does not change the result: a job resubmitted on other nodes resumes.
     shared = {k: v for k, v in config.get(params, "train").items() if k != "hosts"}
-    key = config_hash(arch, arch_params, shared, sampling.as_dict(), store, settings.seed, file_digest(FRAMES / "manifest.csv"))
-    ckpt_dir = CHECKPOINTS / arch / key
-    # Rank 0 alone writes checkpoints, so rank 0 alone reads them: the others get the state by
-    # broadcast and need no shared storage.
-    resume_from = latest(ckpt_dir) if world.is_chief else None
-    state = json.loads((resume_from / "state.json").read_text()) if resume_from else None
-    state = distributed.broadcast_object(state, "checkpoint_state")
-    best_weights = None
-    if state:
-        optimizer.build(trainer.trainable_variables)
-        if world.is_chief:
-            _assign(trainer.variables, resume_from / "variables.npz")
-            _assign(optimizer.variables, resume_from / "optimizer.npz")
-            if (resume_from / "best.npz").is_file():
-                with np.load(resume_from / "best.npz") as best_npz:
-                    best_weights = [best_npz[n] for n in best_npz.files]
-        distributed.broadcast_variables(optimizer.variables)
-        best_weights = distributed.broadcast_object(best_weights, "checkpoint_best_weights")
-    distributed.broadcast_variables(trainer.variables)
-    first_epoch = state["epoch"] if state else 0
-    if world.is_chief:
-        resumed = f", resuming after epoch {first_epoch}" if state else ""
-        print(
-            f"train {arch}: {len(train_rows)} train / {len(val_rows)} val videos, {world.size} process(es), "
-            f"{steps} steps/epoch, {model.count_params():,} parameters{resumed}"
-        )
-        print(
-            f"train {arch}: {recipe.optimizer} at peak rate {recipe.peak_rate(world.size):g} ({recipe.warmup_epochs:g} warmup epochs, "
-            f"{recipe.schedule}), weight decay {recipe.weight_decay:g}, label smoothing {recipe.label_smoothing:g}"
-        )
-        if short:
-            print(f"train {arch}: {short} videos shorter than one example ({sampling.as_dict()}) loop or repeat frames")
+    parts = (run.arch, run.arch_params, shared, run.sampling.as_dict(), run.store, run.settings.seed, file_digest(FRAMES / "manifest.csv"))
+    return checkpoints.CHECKPOINTS / run.arch / checkpoints.config_hash(*parts)
 
+
+def announce(run: Run, videos: Videos, world: distributed.World, model, first_epoch: int) -> None:
+    resumed = f", resuming after epoch {first_epoch}" if first_epoch else ""
+    print(
+        f"train {run.arch}: {len(videos.train)} train / {len(videos.val)} val videos, {world.size} process(es), "
+        f"{videos.steps} steps/epoch, {model.count_params():,} parameters{resumed}"
+    )
+    recipe = run.recipe
+    print(
+        f"train {run.arch}: {recipe.optimizer} at peak rate {recipe.peak_rate(world.size):g} ({recipe.warmup_epochs:g} warmup epochs, "
+        f"{recipe.schedule}), weight decay {recipe.weight_decay:g}, label smoothing {recipe.label_smoothing:g}"
+    )
+    if videos.short:
+        print(f"train {run.arch}: {videos.short} videos shorter than one example ({run.sampling.as_dict()}) loop or repeat frames")
+
+
+def fit(run: Run, videos: Videos, trainer, world: distributed.World, ckpt_dir: Path, state: dict | None, best_weights) -> list[dict]:
+    """Train from the epoch after ``state``'s (or from scratch) to the end; returns the whole history."""
+    settings = run.settings
+    first_epoch = state["epoch"] if state else 0
     train_ds = make_dataset(
-        source(my_train),
-        sampling,
-        input_size=size,
+        Source(FRAMES, videos.my_train, FLOW),
+        run.sampling,
+        input_size=run.size,
         batch_size=settings.batch_size,
         training=True,
         seed=settings.seed + world.rank,
-        augment=augment,
+        augment=run.augment,
         first_epoch=first_epoch,
-        steps_per_epoch=steps,
+        steps_per_epoch=videos.steps,
     )
-    val_ds = make_dataset(source(my_val), sampling, input_size=size, batch_size=settings.batch_size, training=False, seed=settings.seed)
-    val_samples = len(my_val) * per_video
-
+    val_ds = make_dataset(
+        Source(FRAMES, videos.my_val, FLOW),
+        run.sampling,
+        input_size=run.size,
+        batch_size=settings.batch_size,
+        training=False,
+        seed=settings.seed,
+    )
     early = ResumableEarlyStopping(state, best_weights, monitor="val_loss", patience=settings.patience, restore_best_weights=True)
     checkpoint = Checkpoint(ckpt_dir, early, world.is_chief)
     checkpoint.history = list(state["history"]) if state else []
     callbacks: list = [
         distributed.AverageStatisticsOverRanks(),
-        distributed.AverageMetricsOverRanks(val_samples),
+        distributed.AverageMetricsOverRanks(len(videos.my_val) * videos.per_video),
         distributed.DropoutSeedsPerRank(settings.seed, world.rank),
         early,
         checkpoint,
     ]
     live = None
     if world.is_chief:
-        live = Live(str(LIVE_DIR / arch), report=None, save_dvc_exp=False, dvcyaml=None)
-        callbacks += [LiveLogger(live, checkpoint.history), keras.callbacks.TensorBoard(str(LOGS / arch))]
-    if first_epoch >= settings.epochs:
-        callbacks.remove(checkpoint)
-
+        live = Live(str(LIVE_DIR / run.arch), report=None, save_dvc_exp=False, dvcyaml=None)
+        callbacks += [LiveLogger(live, checkpoint.history), keras.callbacks.TensorBoard(str(LOGS / run.arch))]
     if first_epoch < settings.epochs:
         trainer.fit(
             train_ds,
             validation_data=val_ds,
             epochs=settings.epochs,
             initial_epoch=first_epoch,
-            steps_per_epoch=steps,
+            steps_per_epoch=videos.steps,
             callbacks=callbacks,
             verbose=2 if world.is_chief else 0,
         )
-    elif best_weights is not None:
-        model.set_weights(best_weights)
+    if live is not None:
+        live.end()
+    return checkpoint.history
+
+
+def float32_model(run: Run, model, optimizer, world: distributed.World) -> tuple[object, bool]:
+    """The trained model with float32 layers whatever the training precision, and whether every
+    rank ended with the same weights and optimizer state (an error if not)."""
     in_sync = distributed.ranks_in_sync(model.weights + optimizer.variables)
     if not in_sync:
-        raise RuntimeError(f"train {arch}: the {world.size} horovod ranks ended with different weights or optimizer state")
-    if settings.precision != "float32":
-        # Saved in float32 (the variables already are): evaluation and prediction run on any
-        # device, a CPU included, where some float16 kernels (MaxPool3D) do not exist.
-        keras.mixed_precision.set_global_policy("float32")
-        trained = model.get_weights()
-        model = models.build(arch, len(classes), spec, arch_params)
-        model.set_weights(trained)
-    history = checkpoint.history
-    best = min(history, key=lambda r: r["val_loss"])
+        raise RuntimeError(f"train {run.arch}: the {world.size} horovod ranks ended with different weights or optimizer state")
+    if run.settings.precision == "float32":
+        return model, in_sync
+    # Saved in float32 (the variables already are): evaluation and prediction run on any
+    # device, a CPU included, where some float16 kernels (MaxPool3D) do not exist.
+    keras.mixed_precision.set_global_policy("float32")
+    trained = model.get_weights()
+    model = models.build(run.arch, len(run.store["classes"]), run.spec, run.arch_params)
+    model.set_weights(trained)
+    return model, in_sync
+
+
+def save_outputs(run: Run, model, history: list[dict], val_predictions: Predictions, summary: dict) -> None:
+    """``data/models/<arch>/`` (model, what inference needs, history, validation predictions) and the metrics."""
+    out = MODELS_DIR / run.arch
+    with atomic_file(out / "model.keras", ".tmp.keras") as tmp:
+        model.save(tmp)
+    # Everything inference needs to turn a new video into this model's input exactly as here.
+    meta = {
+        "classes": run.store["classes"],
+        "input": run.kind,
+        "input_size": run.size,
+        "sampling": run.sampling.as_dict(),
+        "store": {k: run.store[k] for k in ("short_side", "fps", "quality")},
+    }
+    if run.kind == "clip+flow":
+        flow = json.loads((FLOW / "flow.json").read_text())
+        meta["flow"] = {"method": flow["method"], "bound": flow["bound"], "quality": flow["quality"]}
+    write_json(out / "classes.json", meta)
+    write_json(out / "history.json", history)
+    val_predictions.write(out / "val_predictions.csv")  # for the ensemble's own validation score
+    write_json(METRICS_DIR / f"{run.arch}.json", summary)
+    checkpoints.remove(run.arch)
+
+
+def train(arch: str, params: dict, world: distributed.World) -> dict:
+    """Train one architecture (resuming its last checkpoint) and, on rank 0, write its outputs."""
+    run = prepare(arch, params)
+    videos = split_videos(run, world)
+    model, trainer, optimizer = build_trainer(run, world, videos.steps)
+    ckpt_dir = checkpoint_dir(run, params)
+    state, best_weights = resume(trainer, optimizer, ckpt_dir, world)
+    if world.is_chief:
+        announce(run, videos, world, model, state["epoch"] if state else 0)
+    history = fit(run, videos, trainer, world, ckpt_dir, state, best_weights)
+    if state and state["epoch"] >= run.settings.epochs and best_weights is not None:
+        model.set_weights(best_weights)  # nothing was left to train: early stopping's choice, as the finished run had it
+    model, in_sync = float32_model(run, model, optimizer, world)
     validation, val_predictions = {}, None
     if world.is_chief:
-        val_source = Source(FRAMES, val_rows, FLOW if sampling.flow_stack else None)
-        validation, val_predictions = validate_videos(module, model, val_source, sampling, size, classes, settings.batch_size)
+        val_source = Source(FRAMES, videos.val, FLOW if run.sampling.flow_stack else None)
+        validation, val_predictions = validate_videos(
+            run.module, model, val_source, run.sampling, run.size, run.store["classes"], run.settings.batch_size
+        )
+    best = min(history, key=lambda r: r["val_loss"])
     summary = {
         "architecture": arch,
-        "input": kind,
+        "input": run.kind,
         "parameters": int(model.count_params()),
         "epochs_run": len(history),
         "best_epoch": best["epoch"],
@@ -432,29 +490,10 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
         "train_seconds": round(sum(r["seconds"] for r in history), 1),
         "processes": world.size,
         "ranks_in_sync": in_sync,
-        "videos_shorter_than_example": short,
-        "precision": settings.precision,
-        "xla": settings.xla,
+        "videos_shorter_than_example": videos.short,
+        "precision": run.settings.precision,
+        "xla": run.settings.xla,
     }
     if world.is_chief:
-        out = MODELS_DIR / arch
-        with atomic_file(out / "model.keras", ".tmp.keras") as tmp:
-            model.save(tmp)
-        # Everything inference needs to turn a new video into this model's input exactly as here.
-        meta = {
-            "classes": classes,
-            "input": kind,
-            "input_size": size,
-            "sampling": sampling.as_dict(),
-            "store": {k: store[k] for k in ("short_side", "fps", "quality")},
-        }
-        if kind == "clip+flow":
-            flow = json.loads((FLOW / "flow.json").read_text())
-            meta["flow"] = {"method": flow["method"], "bound": flow["bound"], "quality": flow["quality"]}
-        write_json(out / "classes.json", meta)
-        write_json(out / "history.json", history)
-        val_predictions.write(out / "val_predictions.csv")  # for the ensemble's own validation score
-        write_json(METRICS_DIR / f"{arch}.json", summary)
-        live.end()
-        shutil.rmtree(CHECKPOINTS / arch, ignore_errors=True)
+        save_outputs(run, model, history, val_predictions, summary)
     return summary

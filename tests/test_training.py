@@ -269,7 +269,7 @@ def test_a_rank_with_an_empty_shard_fails_on_every_rank_before_any_collective():
 
 
 def test_a_kill_between_the_checkpoint_renames_still_leaves_the_previous_epoch(tmp_path):
-    from actionrec.training import latest, previous
+    from actionrec.checkpoints import latest, previous
 
     directory = tmp_path / "conv3d" / "abc"
     assert latest(directory) is None

@@ -1,0 +1,103 @@
+"""Per-epoch training checkpoints on disk: where they live, how they are written and read back.
+
+A checkpoint is a directory ``data/checkpoints/<arch>/<config hash>/`` holding every model
+variable (``variables.npz``), the optimizer's (``optimizer.npz``), early stopping's best weights
+(``best.npz``) and ``state.json`` (epoch, history, early-stopping state); the data stream needs
+nothing since it is a function of (seed, epoch). A checkpoint of any other configuration is
+never reused: the hash covers everything that shapes the run.
+
+Light on purpose (numpy only): the ``--after-failure`` message reads checkpoints without
+loading TensorFlow. The Keras side (the callback that saves after every epoch, the restore on
+resume) is in :mod:`actionrec.training`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from actionrec.errors import DataError
+from actionrec.io import write_json
+
+CHECKPOINTS = Path("data/checkpoints")
+
+
+def config_hash(*parts) -> str:
+    """Identifies a training configuration; a checkpoint from any other one is never reused."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def previous(directory: Path) -> Path:
+    return directory.with_name(directory.name + ".old")
+
+
+def latest(directory: Path) -> Path | None:
+    """The complete checkpoint of a configuration: its directory, or the previous epoch's if a
+    kill came between the two renames of :func:`save`."""
+    for candidate in (directory, previous(directory)):
+        if (candidate / "state.json").is_file():
+            return candidate
+    return None
+
+
+def save(directory: Path, variables: list[np.ndarray], optimizer: list[np.ndarray], best: list | None, state: dict) -> None:
+    """Write one epoch's checkpoint so that a kill at any moment leaves one complete checkpoint."""
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.savez(tmp / "variables.npz", *variables)
+    np.savez(tmp / "optimizer.npz", *optimizer)
+    if best is not None:
+        np.savez(tmp / "best.npz", *best)
+    write_json(tmp / "state.json", state)
+    # A directory cannot be replaced atomically: keep the previous epoch as .old until the new
+    # one is in place (see latest()).
+    old = previous(directory)
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        os.replace(directory, old)
+    os.replace(tmp, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_state(checkpoint: Path) -> dict:
+    return json.loads((Path(checkpoint) / "state.json").read_text())
+
+
+def read_arrays(npz: Path, expected: int) -> list[np.ndarray]:
+    """The arrays of ``npz``, which must be one per variable (``expected``)."""
+    with np.load(npz) as saved:
+        if len(saved.files) != expected:
+            raise DataError(f"{npz}: {len(saved.files)} arrays for {expected} variables (delete {npz.parent} to start over)")
+        return [saved[name] for name in saved.files]
+
+
+def read_best(checkpoint: Path) -> list[np.ndarray] | None:
+    path = Path(checkpoint) / "best.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as saved:
+        return [saved[name] for name in saved.files]
+
+
+def last_epoch(arch: str) -> tuple[int, Path] | None:
+    """The most recently written checkpoint of ``arch`` (any configuration): (its epoch, its directory)."""
+    last = None
+    for state in (CHECKPOINTS / arch).glob("*/state.json"):
+        try:
+            found = (state.stat().st_mtime, json.loads(state.read_text())["epoch"], state.parent)
+        except (OSError, ValueError, KeyError):
+            continue
+        last = max(last or found, found)
+    return (last[1], last[2]) if last else None
+
+
+def remove(arch: str) -> None:
+    """Once a training run has finished, its checkpoints are no longer needed."""
+    shutil.rmtree(CHECKPOINTS / arch, ignore_errors=True)
