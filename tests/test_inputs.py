@@ -313,15 +313,19 @@ def test_an_input_above_the_short_side_upscales_train_crops_and_test_views(store
     rows = read_manifest(store / "frames")[:1]
     frames = load_frames(store / "frames", rows[0]).astype(np.float32)  # (N, 32, 43, 3)
     size = 2 * SHORT
-    (x, _), = take(make_dataset(source(store, rows), clip(clip_len=1), input_size=size, batch_size=1, training=True, seed=0,
-                                augment=Augment(flip=False)), 1)  # fmt: skip
+    ((x, _),) = take(
+        make_dataset(
+            source(store, rows), clip(clip_len=1), input_size=size, batch_size=1, training=True, seed=0, augment=Augment(flip=False)
+        ),
+        1,
+    )
     assert x.shape == (1, 1, size, size, 3)
     index = frame_index(x[0][0])
     candidates = [tf.image.resize(frames[index][:, left : left + SHORT], [size, size]).numpy() for left in range(43 - SHORT + 1)]
     assert any(np.allclose(x[0][0], c, atol=1e-3) for c in candidates)
     # Test views: each crop is cut at the short side (centre, both ends), then resized.
     assert view_crops(32, 43, size, 3).numpy().tolist() == [[0, 0, 32, 32], [0, 5, 32, 32], [0, 11, 32, 32]]
-    (views, _), = take(video_dataset(source(store, rows), clip(clip_len=1), input_size=size, clips=1, crops=3), 1)
+    ((views, _),) = take(video_dataset(source(store, rows), clip(clip_len=1), input_size=size, clips=1, crops=3), 1)
     assert views.shape == (3, 1, size, size, 3)
     index = frame_index(views[0][0])
     for view, left in zip(views, (0, 5, 11)):
@@ -334,8 +338,8 @@ def test_upscaled_flow_views_grow_with_the_zoom(store, tmp_path):
     flow_root = write_index_flow(store, tmp_path, rows)  # field j: x code 100 + j, y code 128 (no motion)
     two = Sampling("clip+flow", clip_len=2, frame_interval=1, flow_stack=1)
     src = Source(store / "frames", rows, flow_root)
-    (same, _), = take(video_dataset(src, two, input_size=SHORT, clips=1, crops=1), 1)
-    (zoomed, _), = take(video_dataset(src, two, input_size=2 * SHORT, clips=1, crops=1), 1)
+    ((same, _),) = take(video_dataset(src, two, input_size=SHORT, clips=1, crops=1), 1)
+    ((zoomed, _),) = take(video_dataset(src, two, input_size=2 * SHORT, clips=1, crops=1), 1)
     assert zoomed["flow"].shape == (1, 1, 2 * SHORT, 2 * SHORT, 2)
     x_same, x_zoomed = np.median(same["flow"][..., 0]), np.median(zoomed["flow"][..., 0])
     assert x_same < 128 and x_zoomed - 128 == pytest.approx(2 * (x_same - 128), abs=1e-3)  # 2x the pixels, 2x the motion
