@@ -74,17 +74,17 @@ def synthetic_videos(
 ) -> tuple[Path, dict]:
     """A UCF101-layout directory (split lists included) of ``videos`` synthetic clips, cached.
 
-    The clips are :func:`actionrec.synthetic.render_clip` (a textured background, a moving object,
+    The clips are :func:`actionrec.data.synthetic.render_clip` (a textured background, a moving object,
     sensor noise), ``frames`` (an int or [min, max]) frames each at ``size`` and ``fps``, written
     with ``fourcc`` (default: XVID if this OpenCV can write it). Classes cycle through the
     synthetic classes (groups 1, 2, ... as needed), so every listed class has a video.
     Returns (root, info); the same arguments reuse the directory of an earlier run.
     """
-    from actionrec import synthetic, ucf101
+    from actionrec.data import synthetic, ucf101
 
     frames = _frame_counts(frames)
     fourcc = writable_fourcc(fourcc)
-    key = digest("videos", videos, frames, list(size), fps, fourcc, seed, cv2.__version__, files=(REPO / "actionrec/synthetic.py",))
+    key = digest("videos", videos, frames, list(size), fps, fourcc, seed, cv2.__version__, files=(REPO / "actionrec/data/synthetic.py",))
     root = cache_root() / f"videos-{key}"
     info_path = root / "videos.json"
     if info_path.is_file():
@@ -124,7 +124,7 @@ def synthetic_videos(
 def real_subset(raw: Path, videos: int, into: Path) -> tuple[Path, dict]:
     """``videos`` real videos of a UCF101-layout directory (e.g. data/raw), spread over its classes,
     linked into ``into`` with split lists of their own (so ``framestore.extract`` takes just them)."""
-    from actionrec import ucf101
+    from actionrec.data import ucf101
 
     raw = Path(raw).resolve()
     found = ucf101.find_videos(raw)

@@ -47,11 +47,12 @@ from pathlib import Path
 import common
 import cv2
 
-from actionrec import config, ucf101
-from actionrec.flow import build_flow_store
-from actionrec.framestore import extract, frames_path, pack, read_manifest
+from actionrec import config
+from actionrec.data import ucf101
+from actionrec.data.flow import build_flow_store
+from actionrec.data.framestore import extract, frames_path, pack, read_manifest
+from actionrec.data.video import stored_size
 from actionrec.io import write_bytes
-from actionrec.video import stored_size
 
 GOAL_SPEEDUP, GOAL_PER_WORKER, GOAL_GB = 1.7, 2.0, 20.0
 
@@ -134,7 +135,7 @@ def breakdown(raw: Path, rels: list[str], out: Path, short_side: int, quality: i
 
 def pool_startup(workers: int) -> None:
     """Start and stop the stage's process pool (spawn) doing nothing: a fixed part of extract's time."""
-    from actionrec.framestore import _init_worker
+    from actionrec.data.framestore import _init_worker
 
     with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
         pool.map(abs, range(workers))

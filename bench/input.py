@@ -56,8 +56,8 @@ def build_stores(videos: int, frames: tuple[int, int], store_params: dict, flow_
     """(frames store, flow store) for ``videos`` written videos, cached under the bench cache."""
     import shutil
 
-    from actionrec.flow import build_flow_store
-    from actionrec.framestore import extract
+    from actionrec.data.flow import build_flow_store
+    from actionrec.data.framestore import extract
 
     raw, info = common.synthetic_videos(videos, frames)
     code = tuple(common.REPO / f"actionrec/{m}.py" for m in ("framestore", "video", "flow"))
@@ -85,8 +85,8 @@ def per_core(ds, tf):
 
 def decode_only(source, sampling, batch: int, seed: int, tf, decode: bool):
     """The same packs and frames as make_dataset's training stream, only read (and decoded at full size)."""
-    from actionrec.inputs import _flow_images, _images, epoch_order
-    from actionrec.sampling import flow_indices, train_indices
+    from actionrec.data.inputs import _flow_images, _images, epoch_order
+    from actionrec.data.sampling import flow_indices, train_indices
 
     rows = source.rows
     frames = tf.constant([str(Path(source.frames_root) / r["frames"]) for r in rows])
@@ -127,8 +127,8 @@ def phase_breakdown(source, scales: tuple[float, ...], size: int, length: int, r
     averaged). Each step is the best of 3 trials of ``reps`` calls, less the cost of calling an
     empty graph function the same way.
     """
-    from actionrec.inputs import _images
-    from actionrec.sampling import train_crop
+    from actionrec.data.inputs import _images
+    from actionrec.data.sampling import train_crop
 
     row = source.rows[0]
     path = tf.constant(str(Path(source.frames_root) / row["frames"]))
@@ -238,9 +238,9 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.threading.set_intra_op_parallelism_threads(1)
     import models
-    from actionrec.framestore import read_manifest
-    from actionrec.inputs import Augment, Source, check_input_size, make_dataset
-    from actionrec.training import read_sampling
+    from actionrec.data.framestore import read_manifest
+    from actionrec.data.inputs import Augment, Source, check_input_size, make_dataset
+    from actionrec.train.settings import read_sampling
 
     rows = read_manifest(frames_dir)
     source = Source(frames_dir, rows, flow_dir)

@@ -42,7 +42,7 @@ import yaml  # noqa: E402
 import models  # noqa: E402
 from actionrec import config  # noqa: E402
 from actionrec.errors import ParamError  # noqa: E402
-from actionrec.training import read_sampling  # noqa: E402
+from actionrec.train.settings import read_sampling  # noqa: E402
 
 UCF101_TRAIN_VIDEOS = 9537  # split 1
 
@@ -96,7 +96,7 @@ def batch_for(arch: str, spec: models.InputSpec, batch: int, classes: int):
 
 
 def examples_per_second(arch: str, params: dict, spec, batch: int, steps: int, mixed: bool, classes: int = 101) -> float:
-    from actionrec.training import bfloat16_gpu
+    from actionrec.train.settings import bfloat16_gpu
 
     # The policy train.mixed_precision: auto picks on this GPU.
     keras.mixed_precision.set_global_policy(("mixed_bfloat16" if bfloat16_gpu() else "mixed_float16") if mixed else "float32")

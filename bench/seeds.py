@@ -42,7 +42,7 @@ HOOK (library): fixed frames are ``architectures.<arch>.sampling.fixed: true``: 
 ``sampling.train_indices`` return ``view_indices(sampling, n, 1)[0]`` (the single centre view).
 params.yaml does not list the key (it defaults to false), so this script sets it in the scratch
 copy's params.yaml itself (--set only takes keys params.yaml has), and stops with a message if
-``actionrec.sampling.Sampling`` has no such field.
+``actionrec.data.sampling.Sampling`` has no such field.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ QUICK_PARAMS = {
 
 
 def has_fixed_hook() -> bool:
-    from actionrec.sampling import Sampling
+    from actionrec.data.sampling import Sampling
 
     return "fixed" in Sampling.__dataclass_fields__
 
@@ -252,7 +252,7 @@ def main() -> None:
     if args.compare_fixed and not has_fixed_hook():
         sys.exit(
             "bench/seeds.py: --compare-fixed needs the library hook architectures.<arch>.sampling.fixed "
-            "(actionrec.sampling.Sampling has no `fixed` field; see this script's docstring)"
+            "(actionrec.data.sampling.Sampling has no `fixed` field; see this script's docstring)"
         )
     if args.compare_fixed and len(seeds) < 3 and not args.quick:
         print(f"note: {len(seeds)} seed(s); the comparison asks for at least 3")

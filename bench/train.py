@@ -6,10 +6,10 @@ Four parts (``--parts`` picks them; all four by default):
 
 input     The input pipeline alone against the training step alone, for the fastest frame model
           (basic_cnn) and for conv3d (``--archs`` to choose; two_stream needs a flow store).
-          "input" iterates ``actionrec.inputs.make_dataset(..., training=True, augment=...)``
+          "input" iterates ``actionrec.data.inputs.make_dataset(..., training=True, augment=...)``
           streaming from the dense frame store (--frames, default data/frames; a temporary
           synthetic one built from params.yaml when that is missing) with the architecture's
-          own sampling (``training.read_sampling``), ``input_size`` and augmentation, the
+          own sampling (``settings.read_sampling``), ``input_size`` and augmentation, the
           training rows and the batch size of params.yaml, and nothing else. "train" calls the
           same model's compiled train step (the stage's horovod-aware model, Adam, the same loss
           and metrics) with ``train_on_batch`` on one fixed batch already in memory, so no input
@@ -40,7 +40,7 @@ scaling   ``horovodrun -np 2 -H localhost:2`` against ``-np 1`` running the same
           the overhead of the distributed path rather than a speed-up; with a GPU (or enough
           cores) per rank the same command measures the real speed-up.
 
-reproducible  What the stage's bit-exact setup (``actionrec.training.make_reproducible``: op
+reproducible  What the stage's bit-exact setup (``actionrec.train.settings.make_reproducible``: op
           determinism plus one op at a time) costs, against op determinism alone, for basic_cnn,
           conv3d, cnn_lstm and pretrained_cnn_lstm at params.yaml's input_size and sampling. Each
           setting runs in its own fresh process (TensorFlow fixes its thread pools once per
@@ -76,7 +76,7 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ARCHS = ("basic_cnn", "conv3d")
 PARTS = ("input", "memory", "scaling", "reproducible")
-SYNTHETIC_CLASSES = 10  # classes of the synthetic set (actionrec.synthetic.CLASSES)
+SYNTHETIC_CLASSES = 10  # classes of the synthetic set (actionrec.data.synthetic.CLASSES)
 
 
 def verdict(ok: bool) -> str:
@@ -157,9 +157,10 @@ def resolve_stores(args, params: dict, work: Path, need_flow: bool) -> tuple[Pat
     a temporary flow store is built from whichever frame store is used. Nothing is written in
     the repository.
     """
-    from actionrec import config, synthetic
-    from actionrec.flow import build_flow_store
-    from actionrec.framestore import extract
+    from actionrec import config
+    from actionrec.data import synthetic
+    from actionrec.data.flow import build_flow_store
+    from actionrec.data.framestore import extract
 
     if "frames" not in _STORES:
         frames = (REPO / args.frames).resolve()
@@ -233,10 +234,12 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
     import tensorflow as tf
 
     import models
-    from actionrec import config, distributed
-    from actionrec.framestore import read_manifest, read_store
-    from actionrec.inputs import Augment, Source, check_input_size, make_dataset
-    from actionrec.training import make_reproducible, read_sampling, split_train_val
+    from actionrec import config
+    from actionrec.cluster import distributed
+    from actionrec.data.framestore import read_manifest, read_store
+    from actionrec.data.inputs import Augment, Source, check_input_size, make_dataset
+    from actionrec.train.settings import make_reproducible, read_sampling
+    from actionrec.train.training import split_train_val
 
     kinds = {arch: models.get(arch).INPUT for arch in args.archs}
     frames, flow = resolve_stores(args, params, work, need_flow="clip+flow" in kinds.values())
@@ -317,7 +320,7 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
 
 
 def bench_memory(args, params: dict, work: Path) -> list[str]:
-    from actionrec.framestore import read_manifest
+    from actionrec.data.framestore import read_manifest
 
     groups = params["data"]["synthetic"]["groups"]
     clips = max(1, round(args.videos / (SYNTHETIC_CLASSES * groups)))
@@ -410,8 +413,9 @@ REPRODUCIBLE_CHILD = """
 import hashlib, sys, time
 import keras, numpy as np, tensorflow as tf, yaml
 import models
-from actionrec import config, distributed
-from actionrec.training import make_reproducible, read_sampling
+from actionrec import config
+from actionrec.cluster import distributed
+from actionrec.train.settings import make_reproducible, read_sampling
 arch, setting, warmup, steps, batch = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 if setting == "stage":
     make_reproducible(distributed.World(0, 1, 0))

@@ -1,5 +1,5 @@
 """The nine trainable architectures, one module each, behind a name registry (the ensemble, which
-combines trained members' predictions, is not a model: see ``actionrec/ensemble.py``).
+combines trained members' predictions, is not a model: see ``actionrec/evaluate/ensemble.py``).
 
 Every architecture module defines ``INPUT`` ("frames" | "clip" | "clip+flow"),
 ``DEFAULTS`` (its settings under ``architectures.<name>`` in params.yaml), ``min_frames(params)``

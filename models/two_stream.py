@@ -9,10 +9,10 @@ motion stream on the optical flow, fused.
   averaging). Each stream is trained through its own softmax and loss, so neither starves the
   other (trained through the average alone, whichever stream learns first carries the loss);
   ``fused_loss`` adds the fused output's loss with that weight. The flow stream's weight in
-  the average is chosen on validation videos after training (``actionrec.training``).
+  the average is chosen on validation videos after training (``actionrec.train.training``).
 - ``fusion: concat``: their features concatenated under one softmax head, trained through it.
 
-Flow arrives as uint8 codes (as floats) with 128 meaning no motion (``actionrec.flow``).
+Flow arrives as uint8 codes (as floats) with 128 meaning no motion (``actionrec.data.flow``).
 """
 
 from __future__ import annotations

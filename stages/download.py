@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from actionrec import cli, config
+from actionrec.data.sources import prepare_dataset
 from actionrec.io import write_json
-from actionrec.sources import prepare_dataset
 
 RAW = Path("data/raw")
 REPORT = Path("metrics/download.json")

@@ -1,6 +1,7 @@
 """ensemble: combine the members' test predictions (``ensemble.members``, ``ensemble.method``)."""
 
-from actionrec import cli, config, ensemble
+from actionrec import cli, config
+from actionrec.evaluate import ensemble
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ python -m stages.evaluate conv3d
 
 import argparse
 
-from actionrec import cli, config, ensemble, entries, evaluation
+from actionrec import cli, config
+from actionrec.evaluate import ensemble, entries, evaluation
 
 
 def main() -> None:

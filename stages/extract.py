@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from actionrec import cli, config, ucf101
+from actionrec import cli, config
+from actionrec.data import ucf101
+from actionrec.data.framestore import extract
 from actionrec.errors import ParamError
-from actionrec.framestore import extract
 
 RAW, STORE = Path("data/raw"), Path("data/frames")
 

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from actionrec import cli, config
+from actionrec.data.flow import METHODS, build_flow_store
 from actionrec.errors import ParamError
-from actionrec.flow import METHODS, build_flow_store
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """leaderboard: every architecture's test metrics and costs side by side (JSON, CSV, Markdown, PNG)."""
 
 from actionrec import cli
-from actionrec.reporting import leaderboard_rows, write_leaderboard
+from actionrec.evaluate.reporting import leaderboard_rows, write_leaderboard
 
 
 def main() -> None:

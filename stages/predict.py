@@ -19,9 +19,9 @@ from pathlib import Path
 
 import models
 from actionrec import cli, config
-from actionrec.entries import ENSEMBLE
+from actionrec.data.video import UnreadableVideo
 from actionrec.errors import ParamError, PipelineError
-from actionrec.video import UnreadableVideo
+from actionrec.evaluate.entries import ENSEMBLE
 
 
 def _positive(text: str) -> int:
@@ -55,7 +55,7 @@ def _load(arch: str, models_dir: Path):
         models.get(arch)  # before TensorFlow is imported: a typo fails at once
     except ParamError as err:
         raise PipelineError(f"--model: unknown architecture {arch!r} (expected {err.expected})") from None
-    from actionrec.inference import load_trained
+    from actionrec.evaluate.inference import load_trained
 
     return load_trained(arch, models_dir)
 
@@ -72,7 +72,7 @@ def predict(args: argparse.Namespace) -> list[dict]:
     """One entry per video: {"video", "predictions"} or {"video", "error"}."""
     trained = _load(args.model, args.models_dir)
     clips, crops = _views(args)
-    from actionrec.inference import predict_video, top_k
+    from actionrec.evaluate.inference import predict_video, top_k
 
     results = []
     for video in args.videos:

@@ -1,4 +1,4 @@
-"""pretrain: the offline stand-in for ImageNet weights (actionrec/pretraining.py).
+"""pretrain: the offline stand-in for ImageNet weights (actionrec/train/pretraining.py).
 
     python -m stages.pretrain data/pretrained metrics/pretrain.json
 
@@ -22,8 +22,8 @@ def main() -> None:
     parser.add_argument("metrics", type=Path, help="JSON file for each backbone's held-out accuracy and cost")
     args = parser.parse_args()
     params = config.load_params()
-    from actionrec.pretraining import backbone_settings, pretrain
-    from actionrec.recipe import Recipe
+    from actionrec.train.pretraining import backbone_settings, pretrain
+    from actionrec.train.recipe import Recipe
 
     backbones = backbone_settings(config.get(params, "pretrain.backbones"))
     size = config.positive_int(params, "pretrain.input_size", minimum=32)

@@ -4,7 +4,7 @@ dvc exp run -S model=two_stream      # re-runs only this stage; metrics/selected
 """
 
 from actionrec import cli, config
-from actionrec.reporting import write_report
+from actionrec.evaluate.reporting import write_report
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ would only fail, with a bare "No such file", once the stage is reached. This sta
 dependencies but the param, so DVC runs it first and a typo fails at once with the valid names.
 """
 
-from actionrec import cli, config, entries
+from actionrec import cli, config
+from actionrec.evaluate import entries
 from actionrec.io import write_json
 
 

@@ -4,13 +4,14 @@
 
 If a rank dies, horovodrun stops the others and exits non-zero; every rank still alive says why it
 stopped. dvc.yaml then runs ``python -m stages.train <arch> --after-failure``, which names the
-checkpoint ``dvc repro`` resumes from (see actionrec/failures.py).
+checkpoint ``dvc repro`` resumes from (see actionrec/train/failures.py).
 """
 
 import argparse
 
 import models
-from actionrec import cli, config, failures
+from actionrec import cli, config
+from actionrec.train import failures
 
 
 def main() -> None:
@@ -24,12 +25,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.after_failure:
         failures.after_failure(args.architecture)
-    from actionrec import distributed  # imports TensorFlow: after argparse, so that --help stays instant
+    from actionrec.cluster import distributed  # imports TensorFlow: after argparse, so that --help stays instant
 
     models.get(args.architecture)  # unknown name: fails at once, listing the valid ones
     params = config.load_params()
     world = distributed.init()
-    from actionrec.training import train
+    from actionrec.train.training import train
 
     who = f"train {args.architecture}: rank {world.rank} of {world.size}"
     summary = failures.run_rank(lambda: train(args.architecture, params, world), who)

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from actionrec import cli, config, plots
-from actionrec.framestore import middle_frames_per_class, read_manifest
+from actionrec import cli, config
+from actionrec.data.framestore import middle_frames_per_class, read_manifest
+from actionrec.evaluate import plots
 from actionrec.io import atomic_file
 
 STORE, OUT = Path("data/frames"), Path("plots/dataset")

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from actionrec import ucf101
+from actionrec.data import ucf101
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -88,7 +88,7 @@ def save_tiny_model(
     flow: dict | None = None,
     params: dict | None = None,
 ):
-    """A small untrained model saved the way actionrec.training saves one (model.keras + classes.json).
+    """A small untrained model saved the way actionrec.train.training saves one (model.keras + classes.json).
 
     ``sampling`` is the classes.json entry (``Sampling.as_dict()``: segments, or clip_len and
     frame_interval, plus flow_stack for two-stream).

@@ -13,10 +13,10 @@ from conftest import REPO, make_dataset, save_tiny_model
 from tiny import FLOW, SAMPLING, STORE, TINY
 
 import models
-from actionrec import ensemble, entries, evaluation, reporting
 from actionrec.errors import DataError, ParamError, PipelineError
+from actionrec.evaluate import ensemble, entries, evaluation, reporting
+from actionrec.evaluate.predictions import Predictions
 from actionrec.io import write_json
-from actionrec.predictions import Predictions
 
 CLASSES = ["Rising", "Falling", "Triangle"]
 VIDEOS = ["Rising/v_Rising_g01_c01.avi", "Falling/v_Falling_g01_c01.avi", "Triangle/v_Triangle_g01_c01.avi", "Rising/v_Rising_g02_c01.avi"]
@@ -179,8 +179,8 @@ EVALUATE = {"batch_videos": 4, "clips": 2, "crops": 3, "latency_repeats": 1}
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A project directory with data/frames and data/flow (6 test videos) and tiny untrained models."""
-    from actionrec.flow import build_flow_store
-    from actionrec.framestore import extract
+    from actionrec.data.flow import build_flow_store
+    from actionrec.data.framestore import extract
 
     root = tmp_path_factory.mktemp("project")
     make_dataset(root / "raw", classes=CLASSES, groups=2, n_frames=10)  # groups 1 and 2: all test videos of split 1
@@ -202,7 +202,7 @@ def project(tmp_path_factory):
 
 def per_video(trained, row, clips, crops):
     """A video's examples through the single-video path (what predict uses), and the model's outputs on them."""
-    from actionrec.inference import video_inputs
+    from actionrec.evaluate.inference import video_inputs
 
     flow = (evaluation.FLOW / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
     x = video_inputs(
@@ -213,8 +213,8 @@ def per_video(trained, row, clips, crops):
 
 @pytest.mark.parametrize("arch", list(SAMPLING))
 def test_predict_test_is_one_row_per_video_the_mean_over_its_views(arch, project, monkeypatch):
-    from actionrec.inference import load_trained
-    from actionrec.inputs import examples_per_video
+    from actionrec.data.inputs import examples_per_video
+    from actionrec.evaluate.inference import load_trained
 
     monkeypatch.chdir(project)
     trained = load_trained(arch, evaluation.MODELS_DIR)

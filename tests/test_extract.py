@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from conftest import make_dataset, read_video, write_lists_for, write_video
 
-from actionrec import ucf101
-from actionrec.errors import DataError
-from actionrec.framestore import (
+from actionrec.data import ucf101
+from actionrec.data.framestore import (
     MANIFEST_COLUMNS,
     decode_pack,
     encode_jpeg,
@@ -22,7 +21,8 @@ from actionrec.framestore import (
     read_store,
     unpack,
 )
-from actionrec.video import UnreadableVideo, decode_video, stored_size
+from actionrec.data.video import UnreadableVideo, decode_video, stored_size
+from actionrec.errors import DataError
 
 STORE = {"short_side": 32, "fps": None, "quality": 90}
 JPEG_TOLERANCE = 3  # levels: the codec's own loss, then the store's JPEG

@@ -131,7 +131,7 @@ def test_after_failure_without_a_checkpoint_says_training_starts_over(project):
 def test_peer_failures_are_told_apart_from_other_errors():
     import tensorflow as tf
 
-    from actionrec.distributed import peer_failed
+    from actionrec.cluster.distributed import peer_failed
     from actionrec.errors import ParamError
 
     reset = "[gloo/transport/tcp/pair.cc:589] Read error [127.0.0.1]:8383: Connection reset by peer"

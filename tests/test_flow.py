@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import write_lists_for, write_video
 
-from actionrec.flow import (
+from actionrec.data.flow import (
     LEVELS,
     ZERO,
     build_flow_store,
@@ -17,7 +17,7 @@ from actionrec.flow import (
     quantize,
     unpack_flow,
 )
-from actionrec.framestore import extract, read_manifest, unpack
+from actionrec.data.framestore import extract, read_manifest, unpack
 
 BOUND = 8.0
 

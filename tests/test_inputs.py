@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from actionrec import flow as flowcodes
+from actionrec.data import flow as flowcodes
+from actionrec.data.flow import build_flow_store
+from actionrec.data.framestore import encode_jpeg, extract, pack, read_manifest
+from actionrec.data.inputs import Augment, Source, check_input_size, epoch_order, flip_flow, make_dataset, video_dataset
+from actionrec.data.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
 from actionrec.errors import DataError, ParamError
-from actionrec.flow import build_flow_store
-from actionrec.framestore import encode_jpeg, extract, pack, read_manifest
-from actionrec.inputs import Augment, Source, check_input_size, epoch_order, flip_flow, make_dataset, video_dataset
 from actionrec.io import write_bytes
-from actionrec.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
 
 N, SHORT = 24, 32  # frames per video; store short side (64x48 videos -> 43x32)
 
@@ -195,7 +195,7 @@ def test_multi_scale_crops_come_from_the_scales_and_the_input_is_never_blown_up_
         ),
         1,
     )
-    from actionrec.framestore import load_frames
+    from actionrec.data.framestore import load_frames
 
     frames = load_frames(store / "frames", rows[0]).astype(np.float32)
     index = frame_index(x[0][0])
@@ -308,7 +308,7 @@ def test_empty_source_and_missing_flow_are_errors(store):
 
 
 def test_an_input_above_the_short_side_upscales_train_crops_and_test_views(store):
-    from actionrec.framestore import load_frames
+    from actionrec.data.framestore import load_frames
 
     rows = read_manifest(store / "frames")[:1]
     frames = load_frames(store / "frames", rows[0]).astype(np.float32)  # (N, 32, 43, 3)

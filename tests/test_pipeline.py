@@ -16,8 +16,8 @@ import yaml
 from conftest import REPO, make_dataset
 from tiny import shrink_inputs
 
-from actionrec.flow import unpack_flow
-from actionrec.framestore import load_frames, read_manifest
+from actionrec.data.flow import unpack_flow
+from actionrec.data.framestore import load_frames, read_manifest
 
 pytestmark = pytest.mark.slow
 

@@ -15,15 +15,15 @@ from conftest import REPO, save_tiny_model, single_video_dataset, write_video
 from tiny import FLOW, SAMPLING, STORE, TINY
 
 import models
-from actionrec import inference
+from actionrec.data.flow import ZERO, build_flow_store, pack_flow, unpack_flow
+from actionrec.data.framestore import extract, load_frames, read_manifest
+from actionrec.data.inputs import Source, video_dataset
+from actionrec.data.sampling import Sampling
+from actionrec.data.video import UnreadableVideo
 from actionrec.errors import ParamError, PipelineError
-from actionrec.flow import ZERO, build_flow_store, pack_flow, unpack_flow
-from actionrec.framestore import extract, load_frames, read_manifest
-from actionrec.inference import encode_new_video, load_trained, predict_inputs, predict_video, top_k, video_inputs
-from actionrec.inputs import Source, video_dataset
+from actionrec.evaluate import inference
+from actionrec.evaluate.inference import encode_new_video, load_trained, predict_inputs, predict_video, top_k, video_inputs
 from actionrec.io import write_json
-from actionrec.sampling import Sampling
-from actionrec.video import UnreadableVideo
 
 CLASSES = ["Alpha", "Beta", "Gamma"]
 SIZE = 24  # input_size: a 24x24 crop of the 43x32 frames

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from actionrec import synthetic
+from actionrec.data import synthetic
 from actionrec.errors import ParamError
-from actionrec.pretraining import SHAPES, backbone_settings, make_images
+from actionrec.train.pretraining import SHAPES, backbone_settings, make_images
 
 
 def test_images_are_deterministic_balanced_and_varied():

@@ -10,7 +10,7 @@ import pytest
 
 import models
 from actionrec.errors import ParamError
-from actionrec.recipe import ClassificationLoss, HeadAccuracy, Recipe
+from actionrec.train.recipe import ClassificationLoss, HeadAccuracy, Recipe
 
 
 def params_with(**recipe) -> dict:
@@ -148,6 +148,6 @@ def test_global_pooling_is_max_or_avg(arch):
 
 
 def _all_layers(model):
-    from actionrec.distributed import layers_of
+    from actionrec.cluster.distributed import layers_of
 
     return layers_of(model)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from actionrec import slurm
+from actionrec.cluster import slurm
+from actionrec.cluster.slurm import Allocation, SlurmError, allocation, expand_hostlist, parse_tasks_per_node
 from actionrec.errors import PipelineError
-from actionrec.slurm import Allocation, SlurmError, allocation, expand_hostlist, parse_tasks_per_node
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "slurm" / "pipeline.sbatch"
@@ -168,7 +168,9 @@ def slurm_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "actionrec.slurm", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "actionrec.cluster.slurm", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_prints_dvc_options_and_plain_values():

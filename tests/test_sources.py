@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import write_video
 
-from actionrec import sources, ucf101
+from actionrec.data import sources, ucf101
 from actionrec.errors import DataError, ParamError
 
 OFFICIAL = ucf101.official_lists_dir()
@@ -713,7 +713,7 @@ def test_kaggle_json_counts_as_credentials(tmp_path, kaggle_env):
 
 
 def test_synthetic_source(tmp_path):
-    synthetic = pytest.importorskip("actionrec.synthetic")
+    synthetic = pytest.importorskip("actionrec.data.synthetic")
     params = data("synthetic", fraction=0.5, synthetic={"groups": 8, "clips_per_group": 1, "frames": [3, 4], "size": [32, 32], "fps": 25})
     report = sources.prepare_dataset(params, tmp_path / "raw", seed=1, cache_dir=tmp_path / "c")
     assert report["classes"] == len(synthetic.CLASSES) and report["videos"] == 4 * len(synthetic.CLASSES)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from actionrec import synthetic, ucf101
+from actionrec.data import synthetic, ucf101
 from actionrec.errors import ParamError
 
 SMALL = dict(groups=8, clips_per_group=1, frames=(6, 8), size=(64, 48))

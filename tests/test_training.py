@@ -159,8 +159,8 @@ def test_killed_run_resumes_after_its_last_epoch_with_the_same_result(project, t
 FIT_FIXED_TENSORS = """
 import sys, keras, numpy as np
 import models
-from actionrec.distributed import World
-from actionrec.training import make_reproducible
+from actionrec.cluster.distributed import World
+from actionrec.train.settings import make_reproducible
 arch, out = sys.argv[1:]
 make_reproducible(World(0, 1, 0))
 keras.utils.set_random_seed(42)
@@ -257,9 +257,9 @@ def test_unknown_architecture_lists_the_valid_names(project):
 
 def test_a_rank_with_an_empty_shard_fails_on_every_rank_before_any_collective():
     """Every rank computes the same split sizes, so all of them raise (no rank left waiting in an allreduce)."""
-    from actionrec.distributed import World
+    from actionrec.cluster.distributed import World
     from actionrec.errors import DataError
-    from actionrec.training import _shard
+    from actionrec.train.training import _shard
 
     rows = [{"video": "a"}]
     for rank in (0, 1):
@@ -269,7 +269,7 @@ def test_a_rank_with_an_empty_shard_fails_on_every_rank_before_any_collective():
 
 
 def test_a_kill_between_the_checkpoint_renames_still_leaves_the_previous_epoch(tmp_path):
-    from actionrec.checkpoints import latest, previous
+    from actionrec.train.checkpoints import latest, previous
 
     directory = tmp_path / "conv3d" / "abc"
     assert latest(directory) is None
@@ -284,7 +284,7 @@ def test_a_kill_between_the_checkpoint_renames_still_leaves_the_previous_epoch(t
 # Two ranks on different data, set up as the train stage sets them up: XLA on, dropout and batch norm.
 RANKS_SCRIPT = """
 import json, sys, keras, numpy as np, tensorflow as tf
-from actionrec import distributed
+from actionrec.cluster import distributed
 world = distributed.init()
 keras.utils.set_random_seed(42)  # the same seed on every rank, as in the stage
 inputs = keras.Input((8,))
@@ -318,7 +318,7 @@ def test_ranks_draw_their_own_dropout_masks_and_stay_in_sync_under_xla(tmp_path)
 def test_only_the_moving_statistics_of_batch_norm_layers_that_train_are_averaged():
     import keras
 
-    from actionrec.distributed import moving_statistics
+    from actionrec.cluster.distributed import moving_statistics
 
     inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4), keras.layers.BatchNormalization(name="frozen")])
     inner.get_layer("frozen").trainable = False

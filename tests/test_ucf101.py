@@ -2,7 +2,7 @@
 
 import pytest
 
-from actionrec import ucf101
+from actionrec.data import ucf101
 from actionrec.errors import DataError, ParamError
 
 OFFICIAL = ucf101.official_lists_dir()

@@ -14,7 +14,7 @@ import pytest
 from test_pipeline import commit, copy_repo, dvc, stages_run, tiny_params
 
 import models
-from actionrec import entries
+from actionrec.evaluate import entries
 
 pytestmark = pytest.mark.slow
 

@@ -173,7 +173,7 @@ def pretrain(
     import keras
     import tensorflow as tf
 
-    from actionrec.recipe import ClassificationLoss, HeadAccuracy
+    from actionrec.train.recipe import ClassificationLoss, HeadAccuracy
 
     keras.utils.set_random_seed(seed)
     net, scaling = build_backbone(backbone, size, settings, key)

@@ -24,9 +24,9 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from actionrec import synthetic, ucf101
+from actionrec.data import synthetic, ucf101
+from actionrec.data.ucf101 import LISTS_DIR, SPLITS
 from actionrec.errors import DataError, ParamError
-from actionrec.ucf101 import LISTS_DIR, SPLITS
 
 SOURCES = ("synthetic", "ucf101", "kaggle", "folder")
 TIMEOUT = 30  # seconds without an answer before a download counts as offline

@@ -8,114 +8,33 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
+from dvclive import Live
 
 import models
-from actionrec import checkpoints, config, distributed, metrics, synthetic
+from actionrec import config
+from actionrec.cluster import distributed
+from actionrec.data import synthetic
+from actionrec.data.framestore import read_manifest
+from actionrec.data.inputs import Source, examples_per_video, make_dataset
+from actionrec.data.sampling import Sampling
 from actionrec.errors import DataError, ParamError
-from actionrec.framestore import read_manifest, read_store
-from actionrec.inference import video_probabilities
-from actionrec.inputs import Augment, Source, check_input_size, examples_per_video, make_dataset
+from actionrec.evaluate import metrics
+from actionrec.evaluate.inference import video_probabilities
+from actionrec.evaluate.predictions import Predictions
 from actionrec.io import atomic_file, file_digest, write_json
-from actionrec.predictions import Predictions
-from actionrec.recipe import ClassificationLoss, HeadAccuracy, Recipe
-from actionrec.sampling import Sampling
-from dvclive import Live
+from actionrec.train import checkpoints
+from actionrec.train.callbacks import Checkpoint, LiveLogger, ResumableEarlyStopping
+from actionrec.train.recipe import ClassificationLoss, HeadAccuracy
+from actionrec.train.settings import Run, make_reproducible, prepare
 
 FRAMES, FLOW = Path("data/frames"), Path("data/flow")
 MODELS_DIR, LOGS = Path("data/models"), Path("logs")
 METRICS_DIR, LIVE_DIR = Path("metrics/train"), Path("dvclive")
-
-
-@dataclass
-class Settings:
-    epochs: int
-    batch_size: int
-    patience: int
-    val_groups: int
-    seed: int
-    precision: str  # a Keras dtype policy: float32, mixed_float16 or mixed_bfloat16
-    xla: bool
-
-
-def _auto(params: dict, key: str, gpu: bool) -> bool:
-    value = config.get(params, key)
-    if value == "auto":
-        return gpu
-    if not isinstance(value, bool):
-        raise ParamError(key, value, "auto, true or false")
-    return value
-
-
-PRECISIONS = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16", False: "float32"}
-
-
-def bfloat16_gpu() -> bool:
-    """True when the first GPU computes in bfloat16 natively (NVIDIA compute capability 8.0, Ampere, or later)."""
-    gpus = tf.config.list_physical_devices("GPU")
-    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
-    return tuple(details.get("compute_capability") or (0, 0)) >= (8, 0)
-
-
-def read_precision(params: dict, gpu: bool) -> str:
-    """``train.mixed_precision``: auto picks bfloat16 (no loss scaling) where the GPU has it, float16
-    (with dynamic loss scaling) on older GPUs, and float32 on CPU."""
-    value = config.get(params, "train.mixed_precision")
-    if value == "auto":
-        if not gpu:
-            return "float32"
-        return "mixed_bfloat16" if bfloat16_gpu() else "mixed_float16"
-    if isinstance(value, str) and value in PRECISIONS or value is False:
-        return PRECISIONS[value]
-    raise ParamError("train.mixed_precision", value, "auto, float16, bfloat16 or false")
-
-
-def _epochs(params: dict, arch: str) -> int:
-    """``architectures.<arch>.epochs`` where given, else ``train.epochs`` (always validated)."""
-    shared = config.positive_int(params, "train.epochs")
-    if "epochs" in (config.get(params, f"architectures.{arch}") or {}):
-        return config.positive_int(params, f"architectures.{arch}.epochs")
-    return shared
-
-
-def read_settings(params: dict, arch: str) -> Settings:
-    gpu = bool(tf.config.list_physical_devices("GPU"))
-    return Settings(
-        epochs=_epochs(params, arch),
-        batch_size=config.positive_int(params, "train.batch_size"),
-        patience=config.positive_int(params, "train.patience"),
-        val_groups=config.positive_int(params, "train.val_groups"),
-        seed=config.get(params, "seed"),
-        precision=read_precision(params, gpu),
-        xla=_auto(params, "train.xla", gpu),
-    )
-
-
-def read_sampling(params: dict, arch: str, kind: str) -> Sampling:
-    """``architectures.<arch>.sampling`` (and ``flow.stack`` for two-stream models), validated."""
-    stack = config.positive_int(params, "flow.stack") if kind == "clip+flow" else 0
-    sampling = config.get(params, f"architectures.{arch}.sampling")
-    return Sampling.from_params(sampling, f"architectures.{arch}.sampling", kind, stack)
-
-
-def make_reproducible(world: distributed.World) -> None:
-    """Bit-exact reruns and resumes with one process on CPU (before the first TensorFlow op runs).
-
-    Op determinism alone is not enough: with several ops in flight at once, conv3d, cnn_lstm and
-    pretrained_cnn_lstm still drifted from run to run (4th decimal of the first epoch's loss).
-    One op at a time, each op still using every core, makes their weights bit-identical.
-    Several processes or a GPU make no such promise (allreduce and GPU kernel order), so they
-    keep full parallelism.
-    """
-    if world.size == 1 and not tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.enable_op_determinism()
-        tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
 def split_train_val(rows: list[dict], val_groups: int, seed: int) -> tuple[list[dict], list[dict]]:
@@ -127,70 +46,6 @@ def split_train_val(rows: list[dict], val_groups: int, seed: int) -> tuple[list[
     train = [r for r in rows if r["split"] == "train" and r["group"] not in held]
     val = [r for r in rows if r["split"] == "train" and r["group"] in held]
     return train, val
-
-
-class Checkpoint(keras.callbacks.Callback):
-    """Saves everything a resumed run needs after every epoch (rank 0): :func:`checkpoints.save`."""
-
-    def __init__(self, directory: Path, early: keras.callbacks.EarlyStopping, chief: bool):
-        super().__init__()
-        self.directory, self.early, self.chief = Path(directory), early, chief
-        self.history: list[dict] = []
-        self.started = time.perf_counter()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self.started
-        self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}, "seconds": seconds})
-        if not self.chief:
-            return
-        state = {
-            "epoch": epoch + 1,
-            "history": self.history,
-            "best": self.early.best,
-            "best_epoch": self.early.best_epoch,
-            "wait": self.early.wait,
-        }
-        # Every model variable, the dropout seed generators' state included (save_weights omits it).
-        variables = [v.numpy() for v in self.model.variables]
-        checkpoints.save(self.directory, variables, [v.numpy() for v in self.model.optimizer.variables], self.early.best_weights, state)
-
-
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping whose state survives a restart (Keras resets it in on_train_begin)."""
-
-    def __init__(self, resume_state: dict | None, best_weights: list | None, **kwargs):
-        super().__init__(**kwargs)
-        self.resume_state, self.resume_best_weights = resume_state, best_weights
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self.resume_state:
-            self.best = self.resume_state["best"]
-            self.best_epoch = self.resume_state["best_epoch"]
-            self.wait = self.resume_state["wait"]
-            self.best_weights = self.resume_best_weights
-
-
-class LiveLogger(keras.callbacks.Callback):
-    """Per-epoch metrics to DVCLive (``dvc exp show``/``dvc plots``); replays history on resume."""
-
-    def __init__(self, live, history: list[dict]):
-        super().__init__()
-        self.live = live
-        for row in history:
-            self._log(row)
-
-    def _log(self, row: dict):
-        for key, value in row.items():
-            if key not in ("epoch", "seconds"):
-                self.live.log_metric(key if key.startswith("val_") else f"train_{key}", value)
-        self.live.next_step()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._log({k: float(v) for k, v in (logs or {}).items()})
 
 
 def validate_videos(
@@ -251,46 +106,6 @@ def _shard(rows: list[dict], world: distributed.World, what: str) -> list[dict]:
     if len(rows) < world.size:
         raise DataError(f"the {what} set has {len(rows)} videos, fewer than train.processes={world.size}: every rank needs at least one")
     return rows[world.rank :: world.size]
-
-
-@dataclass
-class Run:
-    """One architecture's training configuration, every setting checked before anything is built."""
-
-    arch: str
-    module: object  # its models/<arch>.py
-    arch_params: dict
-    settings: Settings
-    recipe: Recipe
-    store: dict  # data/frames/store.json
-    sampling: Sampling
-    size: int  # input_size
-    augment: Augment
-
-    @property
-    def kind(self) -> str:
-        return self.module.INPUT
-
-    @property
-    def spec(self) -> models.InputSpec:
-        frames = 1 if self.kind == "frames" else self.sampling.clip_len
-        return models.InputSpec(frames=frames, height=self.size, width=self.size, flow_stack=self.sampling.flow_stack)
-
-
-def prepare(arch: str, params: dict) -> Run:
-    module = models.get(arch)
-    arch_params = dict(config.get(params, f"architectures.{arch}") or {})
-    settings = read_settings(params, arch)
-    recipe = Recipe.from_params(params, arch)
-    store = read_store(FRAMES, params)
-    prefix = f"architectures.{arch}"
-    sampling = read_sampling(params, arch, module.INPUT)
-    size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
-    need = module.min_frames(arch_params)
-    if module.INPUT != "frames" and sampling.clip_len < need:
-        raise ParamError(f"{prefix}.sampling.clip_len", sampling.clip_len, f"at least {need} for {arch}")
-    augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
-    return Run(arch, module, arch_params, settings, recipe, store, sampling, size, augment)
 
 
 @dataclass

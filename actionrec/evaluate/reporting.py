@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from actionrec import ensemble, entries, plots
-from actionrec.evaluation import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS, TRAIN_METRICS
+from actionrec.evaluate import ensemble, entries, plots
+from actionrec.evaluate.evaluation import METRICS_DIR, MODELS_DIR, PLOTS_DIR, PREDICTIONS, TRAIN_METRICS
+from actionrec.evaluate.predictions import Predictions
 from actionrec.io import atomic_dir, read_json, write_json
-from actionrec.predictions import Predictions
 
 LEADERBOARD_DIR, SELECTED_DIR = Path("plots/leaderboard"), Path("plots/selected")
 LEADERBOARD_METRICS, SELECTED_METRICS = Path("metrics/leaderboard.json"), Path("metrics/selected.json")

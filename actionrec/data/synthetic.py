@@ -36,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from actionrec import ucf101
+from actionrec.data import ucf101
 from actionrec.errors import DataError, ParamError
 
 CLASSES: dict[str, str] = {
@@ -237,7 +237,7 @@ def generate(
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Write <root>/<Class>/v_<Class>_gGG_cCC.avi for every class, group (1..groups) and clip
-    (1..clips_per_group), then the split lists via actionrec.ucf101.write_lists(root, list(CLASSES), videos).
+    (1..clips_per_group), then the split lists via actionrec.data.ucf101.write_lists(root, list(CLASSES), videos).
     Returns relative paths. ``size`` is (width, height); ``progress(done)`` is called after each video."""
     frames, size = _validate(groups, clips_per_group, frames, size, fps, seed)
     root = Path(root)

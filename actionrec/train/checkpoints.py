@@ -8,7 +8,7 @@ never reused: the hash covers everything that shapes the run.
 
 Light on purpose (numpy only): the ``--after-failure`` message reads checkpoints without
 loading TensorFlow. The Keras side (the callback that saves after every epoch, the restore on
-resume) is in :mod:`actionrec.training`.
+resume) is in :mod:`actionrec.train.training`.
 """
 
 from __future__ import annotations

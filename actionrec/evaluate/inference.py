@@ -1,10 +1,10 @@
 """From a trained model directory and a video to class probabilities: the one inference path.
 
-The predict command and the evaluation stage both go through :func:`actionrec.inputs.video_views`
+The predict command and the evaluation stage both go through :func:`actionrec.data.inputs.video_views`
 on a video's frame pack (and flow pack): evaluation reads them from the stores, and
 :func:`predict_video` builds them from a new file with the extract stage's own decoder and
-encoder (:func:`actionrec.framestore.encode_video`) and the flow stage's
-:func:`actionrec.flow.flow_of_pack`, at the settings recorded at training time.
+encoder (:func:`actionrec.data.framestore.encode_video`) and the flow stage's
+:func:`actionrec.data.flow.flow_of_pack`, at the settings recorded at training time.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import numpy as np
 import tensorflow as tf
 
 import models
+from actionrec.data.flow import flow_of_pack
+from actionrec.data.framestore import encode_video
+from actionrec.data.inputs import video_dataset, video_views
+from actionrec.data.sampling import Sampling
 from actionrec.errors import PipelineError
-from actionrec.flow import flow_of_pack
-from actionrec.framestore import encode_video
-from actionrec.inputs import video_dataset, video_views
-from actionrec.sampling import Sampling
 
 MODELS_DIR = Path("data/models")
 

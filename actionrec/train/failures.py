@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 
-from actionrec import checkpoints
+from actionrec.train import checkpoints
 
 RESUME = "completed epochs are checkpointed and `dvc repro` resumes after the last one"
 PEER_FAILED = 75  # exit status of a rank that stopped because another one failed (EX_TEMPFAIL: retry)
@@ -47,7 +47,7 @@ def _stop(message: str, code: int) -> None:
 
 def run_rank(work, who: str):
     """``work()`` on this rank; a peer's failure or SIGTERM ends it with one line, not a traceback."""
-    from actionrec import distributed
+    from actionrec.cluster import distributed
 
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:

@@ -4,7 +4,7 @@ The ``ensemble`` stage combines the members' test predictions (:func:`build`): `
 their class probabilities, ``weighted`` weighs each member by its video-level validation
 accuracy (from training, never from the test split). ``evaluate@ensemble`` then scores the
 combination like any architecture (:func:`evaluate`), so that the leaderboard and the report
-rank it beside the nine architectures (:mod:`actionrec.entries`).
+rank it beside the nine architectures (:mod:`actionrec.evaluate.entries`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 import models
-from actionrec import config, evaluation, metrics, synthetic
-from actionrec.entries import ENSEMBLE
+from actionrec import config
+from actionrec.data import synthetic
 from actionrec.errors import DataError, ParamError
-from actionrec.evaluation import METRICS_DIR, MODELS_DIR, PREDICTIONS, TRAIN_METRICS
+from actionrec.evaluate import evaluation, metrics
+from actionrec.evaluate.entries import ENSEMBLE
+from actionrec.evaluate.evaluation import METRICS_DIR, MODELS_DIR, PREDICTIONS, TRAIN_METRICS
+from actionrec.evaluate.predictions import Predictions
 from actionrec.io import atomic_dir, read_json, write_json
-from actionrec.predictions import Predictions
 
 NAME = ENSEMBLE
 INPUT = "predictions"

@@ -1,7 +1,7 @@
 """tf.data input pipelines that stream from the dense frame store (never the whole dataset in memory).
 
 Each element reads one video's frame pack inside the graph (``read_file``), picks the frames
-:mod:`actionrec.sampling` draws for it and decodes only those, cropped
+:mod:`actionrec.data.sampling` draws for it and decodes only those, cropped
 (``decode_and_crop_jpeg``), in parallel; nothing is materialised beyond the prefetch queue.
 Shuffling permutes *indices* (a full permutation per epoch, a few bytes per video) instead of
 filling a shuffle buffer with decoded clips: a perfect shuffle at no memory cost.
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from actionrec import flow as flowcodes
+from actionrec.data import flow as flowcodes
+from actionrec.data.framestore import PACK_MAGIC
+from actionrec.data.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
 from actionrec.errors import DataError, ParamError
-from actionrec.framestore import PACK_MAGIC
-from actionrec.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
 
 AUTOTUNE = tf.data.AUTOTUNE
 

@@ -11,10 +11,10 @@ Tasks come first because SLURM reserved CPUs and memory for them. One process pe
 intended setup, so a job requests ``--ntasks-per-node`` equal to its GPUs per node; when the
 two differ, :func:`gpu_warnings` says so (more tasks than GPUs share GPUs, fewer leave some idle).
 
-CLI (stdout is meant for a shell's word splitting, e.g. ``dvc exp run $(python -m actionrec.slurm)``)::
+CLI (stdout is meant for a shell's word splitting, e.g. ``dvc exp run $(python -m actionrec.cluster.slurm)``)::
 
-    python -m actionrec.slurm          # -S train.processes=8 -S train.hosts='gpu01:4,gpu02:4'
-    python -m actionrec.slurm --plain  # 8 gpu01:4,gpu02:4
+    python -m actionrec.cluster.slurm          # -S train.processes=8 -S train.hosts='gpu01:4,gpu02:4'
+    python -m actionrec.cluster.slurm --plain  # 8 gpu01:4,gpu02:4
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def gpu_warnings(alloc: Allocation, env: Mapping[str, str] | None = None) -> lis
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m actionrec.slurm", description="Print horovodrun's process count and host list for the current SLURM job."
+        prog="python -m actionrec.cluster.slurm", description="Print horovodrun's process count and host list for the current SLURM job."
     )
     parser.add_argument(
         "--plain", action="store_true", help="print 'NP HOSTS' (e.g. '8 gpu01:4,gpu02:4') instead of dvc exp run -S options"

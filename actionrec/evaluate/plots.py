@@ -19,8 +19,8 @@ from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import auc
 
 from actionrec.errors import DataError
+from actionrec.evaluate.metrics import roc_curves
 from actionrec.io import atomic_file
-from actionrec.metrics import roc_curves
 
 ANNOTATE_MAX_CLASSES = 30  # beyond this, per-cell numbers in a confusion matrix are unreadable
 LEGEND_MAX_CLASSES = 15  # beyond this, per-class ROC curves are drawn unlabelled

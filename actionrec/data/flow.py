@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from actionrec.framestore import decode_pack, encode_jpeg, pack, read_manifest
+from actionrec.data.framestore import decode_pack, encode_jpeg, pack, read_manifest
 from actionrec.io import atomic_dir, file_digest, write_bytes, write_json
 
 METHODS = ("farneback", "dis")

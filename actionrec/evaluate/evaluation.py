@@ -1,8 +1,8 @@
 """Scoring an architecture on the test split: predictions, metrics, plot data and figures.
 
 ``evaluate@<arch>`` runs a trained model over every test video of the frame store through
-:mod:`actionrec.inference` (the same input path as ``stages.predict``), and scores the
-video-level probabilities; :mod:`actionrec.ensemble` scores the combined predictions through
+:mod:`actionrec.evaluate.inference` (the same input path as ``stages.predict``), and scores the
+video-level probabilities; :mod:`actionrec.evaluate.ensemble` scores the combined predictions through
 :func:`record` too. Both write the same files, so the ensemble, the leaderboard and the report
 treat every entry alike:
 
@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 
 import models
-from actionrec import config, metrics, plots, synthetic
+from actionrec import config
+from actionrec.data import synthetic
+from actionrec.data.framestore import read_manifest, read_store
 from actionrec.errors import DataError
-from actionrec.framestore import read_manifest, read_store
+from actionrec.evaluate import metrics, plots
+from actionrec.evaluate.predictions import Predictions
 from actionrec.io import atomic_dir, write_json
-from actionrec.predictions import Predictions
 
 FRAMES, FLOW, MODELS_DIR = Path("data/frames"), Path("data/flow"), Path("data/models")
 PREDICTIONS, METRICS_DIR, PLOTS_DIR = Path("data/predictions"), Path("metrics/evaluate"), Path("plots/evaluate")
@@ -50,8 +52,8 @@ def test_rows(store: Path = FRAMES) -> list[dict]:
 def predict_test(trained, rows: list[dict], batch_videos: int, clips: int = 1, crops: int = 1) -> tuple[Predictions, float]:
     """Video probabilities (the mean over a video's test views: ``clips`` x ``crops``) and the
     per-example accuracy (frames for frame models, clips for clip models)."""
-    from actionrec.inference import video_probabilities
-    from actionrec.inputs import Source
+    from actionrec.data.inputs import Source
+    from actionrec.evaluate.inference import video_probabilities
 
     source = Source(FRAMES, rows, FLOW if trained.sampling.flow_stack else None)
     probs, correct = video_probabilities(trained.model, source, trained.sampling, trained.input_size, batch_videos, clips, crops)
@@ -61,7 +63,7 @@ def predict_test(trained, rows: list[dict], batch_videos: int, clips: int = 1, c
 
 def latency_per_video(trained, row: dict, repeats: int, clips: int = 1, crops: int = 1) -> float:
     """Median ms for one video's forward pass over its test views (views already decoded), after warm-up."""
-    from actionrec.inference import predict_inputs, video_inputs
+    from actionrec.evaluate.inference import predict_inputs, video_inputs
 
     flow = (FLOW / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
     inputs = video_inputs(
@@ -129,7 +131,7 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
 
 def evaluate(arch: str, params: dict) -> dict:
     """Evaluate one trained architecture on the test split and write all its outputs."""
-    from actionrec.inference import load_trained
+    from actionrec.evaluate.inference import load_trained
 
     module = models.get(arch)
     settings = evaluation_settings(params)

@@ -27,10 +27,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from actionrec import config, ucf101
+from actionrec import config
+from actionrec.data import ucf101
+from actionrec.data.video import UnreadableVideo, decode_video
 from actionrec.errors import DataError
 from actionrec.io import atomic_dir, write_bytes, write_json
-from actionrec.video import UnreadableVideo, decode_video
 
 MANIFEST_COLUMNS = [
     "video",

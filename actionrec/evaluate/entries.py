@@ -1,5 +1,5 @@
 """The ten entries the pipeline evaluates and ranks: the nine architectures of :mod:`models`
-and the ensemble of their predictions (``actionrec/ensemble.py``), which is not a model."""
+and the ensemble of their predictions (``actionrec/evaluate/ensemble.py``), which is not a model."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Several processes and machines: horovod (data-parallel training) and SLURM allocations."""

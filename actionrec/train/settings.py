@@ -1,0 +1,146 @@
+"""A training run's configuration, read from params.yaml and checked before anything is built:
+the shared ``train`` settings, the architecture's sampling and input size, the precision and
+XLA choices (``auto`` resolved by the hardware), and the bit-exact setup of one CPU process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+
+import models
+from actionrec import config
+from actionrec.cluster import distributed
+from actionrec.data.framestore import read_store
+from actionrec.data.inputs import Augment, check_input_size
+from actionrec.data.sampling import Sampling
+from actionrec.errors import ParamError
+from actionrec.train.recipe import Recipe
+
+FRAMES = Path("data/frames")
+
+
+@dataclass
+class Settings:
+    epochs: int
+    batch_size: int
+    patience: int
+    val_groups: int
+    seed: int
+    precision: str  # a Keras dtype policy: float32, mixed_float16 or mixed_bfloat16
+    xla: bool
+
+
+def _auto(params: dict, key: str, gpu: bool) -> bool:
+    value = config.get(params, key)
+    if value == "auto":
+        return gpu
+    if not isinstance(value, bool):
+        raise ParamError(key, value, "auto, true or false")
+    return value
+
+
+PRECISIONS = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16", False: "float32"}
+
+
+def bfloat16_gpu() -> bool:
+    """True when the first GPU computes in bfloat16 natively (NVIDIA compute capability 8.0, Ampere, or later)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+    return tuple(details.get("compute_capability") or (0, 0)) >= (8, 0)
+
+
+def read_precision(params: dict, gpu: bool) -> str:
+    """``train.mixed_precision``: auto picks bfloat16 (no loss scaling) where the GPU has it, float16
+    (with dynamic loss scaling) on older GPUs, and float32 on CPU."""
+    value = config.get(params, "train.mixed_precision")
+    if value == "auto":
+        if not gpu:
+            return "float32"
+        return "mixed_bfloat16" if bfloat16_gpu() else "mixed_float16"
+    if isinstance(value, str) and value in PRECISIONS or value is False:
+        return PRECISIONS[value]
+    raise ParamError("train.mixed_precision", value, "auto, float16, bfloat16 or false")
+
+
+def _epochs(params: dict, arch: str) -> int:
+    """``architectures.<arch>.epochs`` where given, else ``train.epochs`` (always validated)."""
+    shared = config.positive_int(params, "train.epochs")
+    if "epochs" in (config.get(params, f"architectures.{arch}") or {}):
+        return config.positive_int(params, f"architectures.{arch}.epochs")
+    return shared
+
+
+def read_settings(params: dict, arch: str) -> Settings:
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    return Settings(
+        epochs=_epochs(params, arch),
+        batch_size=config.positive_int(params, "train.batch_size"),
+        patience=config.positive_int(params, "train.patience"),
+        val_groups=config.positive_int(params, "train.val_groups"),
+        seed=config.get(params, "seed"),
+        precision=read_precision(params, gpu),
+        xla=_auto(params, "train.xla", gpu),
+    )
+
+
+def read_sampling(params: dict, arch: str, kind: str) -> Sampling:
+    """``architectures.<arch>.sampling`` (and ``flow.stack`` for two-stream models), validated."""
+    stack = config.positive_int(params, "flow.stack") if kind == "clip+flow" else 0
+    sampling = config.get(params, f"architectures.{arch}.sampling")
+    return Sampling.from_params(sampling, f"architectures.{arch}.sampling", kind, stack)
+
+
+def make_reproducible(world: distributed.World) -> None:
+    """Bit-exact reruns and resumes with one process on CPU (before the first TensorFlow op runs).
+
+    Op determinism alone is not enough: with several ops in flight at once, conv3d, cnn_lstm and
+    pretrained_cnn_lstm still drifted from run to run (4th decimal of the first epoch's loss).
+    One op at a time, each op still using every core, makes their weights bit-identical.
+    Several processes or a GPU make no such promise (allreduce and GPU kernel order), so they
+    keep full parallelism.
+    """
+    if world.size == 1 and not tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.enable_op_determinism()
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+@dataclass
+class Run:
+    """One architecture's training configuration, every setting checked before anything is built."""
+
+    arch: str
+    module: object  # its models/<arch>.py
+    arch_params: dict
+    settings: Settings
+    recipe: Recipe
+    store: dict  # data/frames/store.json
+    sampling: Sampling
+    size: int  # input_size
+    augment: Augment
+
+    @property
+    def kind(self) -> str:
+        return self.module.INPUT
+
+    @property
+    def spec(self) -> models.InputSpec:
+        frames = 1 if self.kind == "frames" else self.sampling.clip_len
+        return models.InputSpec(frames=frames, height=self.size, width=self.size, flow_stack=self.sampling.flow_stack)
+
+
+def prepare(arch: str, params: dict) -> Run:
+    module = models.get(arch)
+    arch_params = dict(config.get(params, f"architectures.{arch}") or {})
+    settings = read_settings(params, arch)
+    recipe = Recipe.from_params(params, arch)
+    store = read_store(FRAMES, params)
+    prefix = f"architectures.{arch}"
+    sampling = read_sampling(params, arch, module.INPUT)
+    size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
+    need = module.min_frames(arch_params)
+    if module.INPUT != "frames" and sampling.clip_len < need:
+        raise ParamError(f"{prefix}.sampling.clip_len", sampling.clip_len, f"at least {need} for {arch}")
+    augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
+    return Run(arch, module, arch_params, settings, recipe, store, sampling, size, augment)
