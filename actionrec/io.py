@@ -72,3 +72,11 @@ def read_json(path: Path, stage: str) -> dict:
     if not path.is_file():
         raise PipelineError(f"{path}: not found (run `dvc repro {stage}`)")
     return json.loads(path.read_text())
+
+
+def remove(path: Path) -> None:
+    """Delete a file, a symlink or a directory tree, if there is one (a partial output before a retry)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)

@@ -23,6 +23,7 @@ import pytest
 from conftest import write_video
 
 from actionrec.data import sources, ucf101
+from actionrec.data.archives import safe_extract
 from actionrec.errors import DataError, ParamError
 
 OFFICIAL = ucf101.official_lists_dir()
@@ -405,7 +406,7 @@ def test_corrupt_archive_is_reported(tmp_path, archives):
     archive = tmp_path / "splits.zip"
     archive.write_bytes(bytes(body))
     with pytest.raises(DataError, match="splits.zip"):
-        sources.safe_extract(archive, tmp_path / "out")
+        safe_extract(archive, tmp_path / "out")
 
 
 # --- safe extraction -------------------------------------------------------------------------------
@@ -427,7 +428,7 @@ def test_unsafe_archives_are_refused_before_extracting_anything(tmp_path, bad):
     archive.write_bytes(buf.getvalue())
     target = tmp_path / "a" / "out"
     with pytest.raises(DataError, match="refusing") as e:
-        sources.safe_extract(archive, target)
+        safe_extract(archive, target)
     assert "bad.zip" in str(e.value) and (bad.split("/")[-1] if bad != "link" else "'link'") in str(e.value)
     assert not target.exists()
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a", "bad.zip"]
@@ -504,10 +505,10 @@ def test_real_rar_archives_extract_intact(tmp_path, rar_tool, name):
     target = tmp_path / "out"
     if rar_tool == "bsdtar" and name == "rar3-solid.rar":  # libarchive has no solid RAR 4 decoder
         with pytest.raises(DataError, match="solid RAR 4") as e:
-            sources.safe_extract(RAR / name, target)
+            safe_extract(RAR / name, target)
         assert "apt-get install unar" in str(e.value) and not target.exists()
         return
-    sources.safe_extract(RAR / name, target)
+    safe_extract(RAR / name, target)
     files = {p.relative_to(target).as_posix(): p.read_bytes() for p in target.rglob("*") if p.is_file()}
     assert files == {member: content for member, (content, _, _) in RAR_SAMPLES[name].items()}
     assert all((len(content), zlib.crc32(content)) == (size, crc) for content, size, crc in RAR_SAMPLES[name].values())
@@ -521,7 +522,7 @@ def test_corrupt_rar_member_is_reported(tmp_path, rar_tool):
     archive = tmp_path / "seektest.rar"
     archive.write_bytes(body[:at] + bytes([body[at] ^ 0xFF]) + body[at + 1 :])
     with pytest.raises(DataError, match="stest2.txt") as e:
-        sources.safe_extract(archive, tmp_path / "out")
+        safe_extract(archive, tmp_path / "out")
     assert str(archive) in str(e.value) and rar_tool in str(e.value)
 
 
@@ -531,7 +532,7 @@ def test_real_rar_with_a_link_outside_is_refused(tmp_path, name, member):
     pytest.importorskip("rarfile")
     target = tmp_path / "out"
     with pytest.raises(DataError, match="refusing") as e:
-        sources.safe_extract(RAR / name, target)
+        safe_extract(RAR / name, target)
     assert name in str(e.value) and repr(member) in str(e.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -540,7 +541,7 @@ def test_hand_written_rar_extracts_like_a_real_one(tmp_path, rar_tool):
     """The writer's archives do extract, links included: the refusals below are the check's, not a bad archive."""
     archive = tmp_path / "good.rar"
     archive.write_bytes(rar4_bytes({"top/ok.txt": b"fine", "top/sub/two.txt": b"two" * 100, "top/link": ("link", "sub/two.txt")}))
-    sources.safe_extract(archive, tmp_path / "out")
+    safe_extract(archive, tmp_path / "out")
     top = tmp_path / "out" / "top"
     assert (top / "ok.txt").read_bytes() == b"fine" and (top / "sub" / "two.txt").read_bytes() == b"two" * 100
     assert (top / "link").is_symlink() and (top / "link").read_bytes() == b"two" * 100
@@ -563,7 +564,7 @@ def test_unsafe_rar_archives_are_refused_before_extracting_anything(tmp_path, ba
     archive.write_bytes(rar4_bytes(members))
     target = tmp_path / "a" / "out"
     with pytest.raises(DataError, match="refusing") as e:
-        sources.safe_extract(archive, target)
+        safe_extract(archive, target)
     assert "bad.rar" in str(e.value) and {"link": "'link'", "chain": "'t'", "through": "'a/b/s/../x'"}.get(bad, bad.split("/")[-1]) in str(
         e.value
     )
@@ -590,7 +591,7 @@ def test_rar_without_rarfile_explains_the_alternatives(tmp_path, monkeypatch):
     archive.write_bytes(b"Rar!\x1a\x07\x01\x00" + b"\0" * 64)
     monkeypatch.setitem(sys.modules, "rarfile", None)  # import fails
     with pytest.raises(DataError, match="pip install rarfile") as e:
-        sources.safe_extract(archive, tmp_path / "out")
+        safe_extract(archive, tmp_path / "out")
     assert "unar" in str(e.value) and "make setup" in str(e.value) and "source: folder" in str(e.value)
 
 
@@ -598,7 +599,7 @@ def test_rar_on_a_machine_without_the_tools_says_how_to_install_them(tmp_path, m
     pytest.importorskip("rarfile")
     monkeypatch.setenv("PATH", str(tmp_path))  # a fresh machine: no unar, no bsdtar (nor unrar, nor 7z)
     with pytest.raises(DataError) as e:
-        sources.safe_extract(RAR / "seektest.rar", tmp_path / "out")
+        safe_extract(RAR / "seektest.rar", tmp_path / "out")
     for text in ("seektest.rar", "apt-get install unar libarchive-tools", "make setup", "source: folder"):
         assert text in str(e.value)
     assert not (tmp_path / "out").exists()

@@ -8,28 +8,22 @@ so that changing the selection never downloads again.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
-import json
 import os
 import shutil
-import subprocess
-import urllib.error
-import urllib.request
-import zipfile
-import zlib
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from actionrec.data import synthetic, ucf101
+from actionrec.data import kaggle, synthetic, ucf101
+from actionrec.data.archives import extract_cached
+from actionrec.data.downloads import download
 from actionrec.data.ucf101 import LISTS_DIR, SPLITS
 from actionrec.errors import DataError, ParamError
+from actionrec.io import remove
 
 SOURCES = ("synthetic", "ucf101", "kaggle", "folder")
-TIMEOUT = 30  # seconds without an answer before a download counts as offline
 MAX_REPORTED = 100  # skipped files listed in the report (the count is always complete)
 _SYNTHETIC_KEYS = ("groups", "clips_per_group", "frames", "size", "fps")
 
@@ -46,18 +40,18 @@ def prepare_dataset(data: dict, dest: Path, *, seed: int, cache_dir: Path) -> di
     tmp = dest.with_name(dest.name + ".tmp")
     work = dest.with_name(dest.name + ".work.tmp")  # scratch (generated videos, derived lists); *.tmp is git-ignored
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove(tmp)
-    _remove(work)
+    remove(tmp)
+    remove(work)
     try:
         work.mkdir()
         src_root, lists_dir, info = build(data, work, seed=seed, cache_dir=cache_dir)
         report = materialize(src_root, tmp, classes=classes, fraction=fraction, seed=seed, lists_dir=lists_dir)
     except BaseException:
-        _remove(tmp)
+        remove(tmp)
         raise
     finally:
-        _remove(work)
-    _remove(dest)
+        remove(work)
+    remove(dest)
     tmp.rename(dest)
     skipped = info.pop("skipped", [])
     return {
@@ -182,7 +176,7 @@ def _kaggle_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
         import kagglehub
     except ImportError:
         raise DataError("source: kaggle needs the kagglehub package: pip install kagglehub") from None
-    if not _kaggle_credentials_present():
+    if not kaggle.credentials_present():
         raise DataError(
             "source: kaggle: no Kaggle credentials found. Set KAGGLE_USERNAME and KAGGLE_KEY in the environment, "
             "or put kaggle.json (from kaggle.com > Settings > API > Create New Token) in ~/.kaggle/ "
@@ -191,7 +185,7 @@ def _kaggle_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
     try:
         mirror = Path(kagglehub.dataset_download(handle))
     except Exception as e:  # kagglehub raises many types; its message could echo a credential
-        raise DataError(f"source: kaggle: downloading {handle!r} failed: {_redact(f'{type(e).__name__}: {e}')}") from None
+        raise DataError(f"source: kaggle: downloading {handle!r} failed: {kaggle.redact(f'{type(e).__name__}: {e}')}") from None
 
     # Mirrors may regroup the files (train/val/test folders...): find every UCF101-named video and
     # symlink it to <Class>/ in a source root (materialize then hard-links or copies the real file).
@@ -232,8 +226,8 @@ def _ucf101_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
     archives = {kind: base / (PurePosixPath(urlparse(url).path).name or f"{kind}.archive") for kind, url in urls.items()}
     for kind in ("splits", "video"):  # the small one first: an offline machine fails in seconds
         if not archives[kind].is_file():
-            _download(urls[kind], archives[kind], urls=urls, archives=archives)
-    extracted = {kind: _extract_cached(archives[kind], md5s[kind]) for kind in archives}
+            download(urls[kind], archives[kind], hint=_manual_download_hint(urls, archives))
+    extracted = {kind: extract_cached(archives[kind], md5s[kind]) for kind in archives}
     classinds = sorted(extracted["splits"].rglob("classInd.txt"))
     if not classinds:
         raise DataError(f"{archives['splits']}: no classInd.txt inside (is it the split-lists archive {urls['splits']}?)")
@@ -245,6 +239,14 @@ def _ucf101_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
 
 
 # --- lists for a folder without its own ------------------------------------------------------------
+
+
+def _manual_download_hint(urls: dict, archives: dict) -> str:
+    return (
+        f"Without network access, download {urls['video']} and {urls['splits']} yourself and put them at "
+        f"{archives['video']} and {archives['splits']} (they are then used without downloading), "
+        "or extract UCF101 yourself and use `source: folder` with `data.path` pointing at it."
+    )
 
 
 def _derive_lists(videos: list[str], out: Path) -> tuple[Path, str, list[dict]]:
@@ -324,215 +326,7 @@ def _scan_folder(root: Path) -> tuple[list[str], list[dict]]:
     return videos, skipped
 
 
-# --- downloads -------------------------------------------------------------------------------------
-
-
-def _download(url: str, path: Path, *, urls: dict, archives: dict) -> None:
-    """Download ``url`` to ``path`` via ``<path>.part``, resuming a previous partial download."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    start = part.stat().st_size if part.is_file() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={start}-"} if start else {})
-    try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and start:  # nothing left after our offset: the .part is suspect, start over
-            part.unlink()
-            return _download(url, path, urls=urls, archives=archives)
-        raise DataError(f"{url}: HTTP {e.code} {e.reason}. {_manual_download_hint(urls, archives)}") from None
-    except (TimeoutError, urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise DataError(f"cannot download {url} ({reason}). {_manual_download_hint(urls, archives)}") from None
-    with response:
-        if response.status == 206 and not response.headers.get("Content-Range", "").startswith(f"bytes {start}-"):
-            response.close()  # a range we did not ask for: start over without one
-            part.unlink()
-            return _download(url, path, urls=urls, archives=archives)
-        if response.status == 206:
-            mode, offset = "ab", start
-        else:  # 200: the server ignored the range, restart from zero
-            mode, offset = "wb", 0
-        length = response.headers.get("Content-Length")
-        total = offset + int(length) if length is not None else None
-        try:
-            with open(part, mode) as f, tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=path.name) as bar:
-                while chunk := response.read(1 << 20):
-                    f.write(chunk)
-                    bar.update(len(chunk))
-        except (OSError, http.client.HTTPException) as e:
-            raise DataError(f"{url}: download interrupted ({e}); run again to resume from {part}") from None
-    size = part.stat().st_size
-    if total is not None and size != total:
-        raise DataError(f"{url}: got {size} of {total} bytes; run again to resume from {part}")
-    part.replace(path)
-
-
-def _manual_download_hint(urls: dict, archives: dict) -> str:
-    return (
-        f"Without network access, download {urls['video']} and {urls['splits']} yourself and put them at "
-        f"{archives['video']} and {archives['splits']} (they are then used without downloading), "
-        "or extract UCF101 yourself and use `source: folder` with `data.path` pointing at it."
-    )
-
-
-# --- archives ---------------------------------------------------------------------------------------
-
-
-def _extract_cached(archive: Path, md5: str | None) -> Path:
-    """Verify and extract ``archive`` once into ``<archive>.d`` (kept in the cache)."""
-    target = archive.with_name(archive.name + ".d")
-    if target.is_dir():
-        return target
-    if md5:
-        digest = hashlib.md5()
-        with open(archive, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        if digest.hexdigest() != md5:
-            raise DataError(f"{archive}: MD5 {digest.hexdigest()} does not match params ({md5}); delete the file to download it again")
-    partial = archive.with_name(archive.name + ".d.partial")
-    _remove(partial)
-    safe_extract(archive, partial)
-    partial.rename(target)
-    return target
-
-
-def safe_extract(archive: Path, target: Path) -> None:
-    """Test and extract a zip or rar archive, refusing it if any member would land outside ``target``."""
-    archive, target = Path(archive), Path(target)
-    with open(archive, "rb") as f:
-        magic = f.read(8)
-    if zipfile.is_zipfile(archive):
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                members = [(i.filename, zf.read(i).decode(errors="replace") if _zip_is_symlink(i) else None) for i in zf.infolist()]
-                _check_members(members, target, archive)
-                bad = zf.testzip()
-                if bad:
-                    raise DataError(f"{archive}: corrupt member {bad!r}; delete the archive to download it again")
-                zf.extractall(target)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise DataError(f"{archive}: broken zip archive ({e}); delete it to download it again") from None
-    elif magic.startswith(b"Rar!\x1a\x07"):
-        _extract_rar(archive, target)
-    else:
-        raise DataError(f"{archive}: neither a zip nor a rar archive")
-
-
-def _extract_rar(archive: Path, target: Path) -> None:
-    # rarfile only reads the headers (in Python, no tool needed): the listing for the traversal check and the
-    # CRCs checked after extracting. The data is extracted by unar or bsdtar in one pass, not by rarfile's
-    # extractall(), which runs its tool once per member (twice with testrar()), decompressing a solid archive
-    # from the start each time, and whose tool_setup() picks Debian's 7zz (no RAR codec) before bsdtar.
-    try:
-        import rarfile  # optional (the `rar` extra): only UCF101's RAR archive needs it
-    except ImportError:
-        raise DataError(_rar_hint(archive)) from None
-    try:
-        with rarfile.RarFile(archive) as rf:
-            infos = rf.infolist()
-            members = []
-            for info in infos:
-                link = None
-                if info.is_symlink():
-                    redir = getattr(info, "file_redir", None)
-                    link = redir[2] if redir else rf.read(info).decode(errors="replace")
-                members.append((info.filename, link))
-            solid = rf.is_solid()
-    except rarfile.RarCannotExec:  # the target of a compressed RAR 4 symlink is read through a tool
-        raise DataError(_rar_hint(archive)) from None
-    except rarfile.Error as e:
-        raise DataError(f"{archive}: broken rar archive ({type(e).__name__}: {e}); delete it to download it again") from None
-    _check_members(members, target, archive)
-    with open(archive, "rb") as f:
-        rar5 = f.read(8) == b"Rar!\x1a\x07\x01\x00"
-    command = _rar_command(archive, target, rar5=rar5, solid=solid)
-    target.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-    tool = Path(command[0]).name
-    if done.returncode:
-        detail = " ".join(done.stdout.split())[-300:] or f"exit status {done.returncode}"
-        raise DataError(f"{archive}: {tool} could not extract it ({detail}); if the archive is damaged, delete it to download it again")
-    # bsdtar checks no CRC of a stored (uncompressed) RAR 4 member, and a tool may skip a member it cannot
-    # handle: every file must be there with the size and CRC-32 the archive lists.
-    for info in infos:
-        if not info.is_file() or getattr(info, "file_redir", None):  # RAR 5 hard links and copies carry no data
-            continue
-        path = target / info.filename
-        if not path.is_file() or path.stat().st_size != info.file_size or (info.CRC is not None and _crc32(path) != info.CRC):
-            raise DataError(
-                f"{archive}: corrupt member {info.filename!r} ({tool} did not write it intact); delete the archive to download it again"
-            )
-
-
-def _rar_command(archive: Path, target: Path, *, rar5: bool, solid: bool) -> list[str]:
-    """unar reads RAR 1.5 to 4, solid archives too (UCF101.rar is RAR 4); bsdtar (libarchive) cannot extract a
-    solid RAR 4 but reads RAR 5, where Debian's unar 1.10 fails on some archives. Both are in Debian main."""
-    src, dest = str(archive.resolve()), str(target.resolve())  # absolute: never mistaken for an option
-    for tool in ("bsdtar", "unar") if rar5 else ("unar",) if solid else ("unar", "bsdtar"):
-        path = shutil.which(tool)
-        if path and tool == "unar":
-            return [path, "-quiet", "-no-directory", "-no-recursion", "-output-directory", dest, src]
-        if path:
-            return [path, "-x", "--no-same-owner", "-C", dest, "-f", src]
-    if solid and not rar5 and shutil.which("bsdtar"):
-        raise DataError(
-            f"{archive}: a solid RAR 4 archive, which bsdtar cannot extract: it needs unar (apt-get install unar, "
-            "or `make setup`); or extract it by hand and use `source: folder` with `data.path`"
-        )
-    raise DataError(_rar_hint(archive))
-
-
-def _rar_hint(archive: Path) -> str:
-    return (
-        f"{archive}: extracting .rar needs the rarfile package (pip install rarfile) and unar or bsdtar "
-        "(apt-get install unar libarchive-tools; `make setup` installs all three); "
-        "or extract it by hand and use `source: folder` with `data.path`"
-    )
-
-
-def _crc32(path: Path) -> int:
-    crc = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            crc = zlib.crc32(chunk, crc)
-    return crc
-
-
-def _zip_is_symlink(info: zipfile.ZipInfo) -> bool:
-    return (info.external_attr >> 16) & 0o170000 == 0o120000
-
-
-def _check_members(members: list[tuple[str, str | None]], target: Path, archive: Path) -> None:
-    """Refuse the archive if any member (or symlink target) resolves outside ``target``: checked before extracting anything.
-
-    A path that goes through one of the archive's own symlinks is refused too: they only exist once extracted, and
-    on disk ``link/..`` is the folder above the link's target (``a/b/s -> ../..`` then ``t -> a/b/s/..``: each
-    stays inside on paper, but ``t`` is the folder above ``target``).
-    """
-    root = target.resolve()
-    links = {(root / name).resolve() for name, link in members if link is not None}
-    for name, link in members:
-        path = (root / name).resolve()
-        escapes = PurePosixPath(name).is_absolute() or not path.is_relative_to(root) or _through_link(root, name, links)
-        if link is not None and not escapes:
-            escapes = (
-                PurePosixPath(link).is_absolute()
-                or not (path.parent / link).resolve().is_relative_to(root)
-                or _through_link(path.parent, link, links)
-            )
-        if escapes:
-            raise DataError(f"{archive}: refusing to extract member {name!r}: it would be written outside {target}")
-
-
-def _through_link(start: Path, rel: str, links: set[Path]) -> bool:
-    """Whether the relative path ``rel``, walked from ``start``, passes through (not ends at) one of ``links``."""
-    step = start
-    for part in PurePosixPath(rel).parts[:-1]:
-        step = step.parent if part == ".." else step / part
-        if step in links:
-            return True
-    return False
+# --- the videos inside an extracted archive -----------------------------------------------------
 
 
 def _video_root(extracted: Path, archive: Path) -> Path:
@@ -541,36 +335,6 @@ def _video_root(extracted: Path, archive: Path) -> Path:
     if not parents:
         raise DataError(f"{archive}: no UCF101 videos (<Class>/v_<Class>_gGG_cCC.avi) inside")
     return parents.most_common(1)[0][0]
-
-
-# --- kaggle credentials -----------------------------------------------------------------------------
-
-
-def _kaggle_credentials_present() -> bool:
-    """Whether kagglehub will find credentials (only checks existence; never reads the values)."""
-    env = os.environ
-    if (env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY")) or env.get("KAGGLE_API_TOKEN"):
-        return True
-    home = Path.home()
-    config = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"
-    candidates = [home / ".kaggle" / "kaggle.json", home / ".kaggle" / "access_token", config / "kaggle.json", config / "access_token"]
-    if env.get("KAGGLE_CONFIG_DIR"):
-        candidates.append(Path(env["KAGGLE_CONFIG_DIR"]) / "kaggle.json")
-    return any(p.is_file() for p in candidates)
-
-
-def _redact(text: str) -> str:
-    """``text`` with any Kaggle key from the environment or kaggle.json replaced by ***."""
-    secrets = [os.environ.get("KAGGLE_KEY"), os.environ.get("KAGGLE_API_TOKEN")]
-    for path in (Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle") / "kaggle.json",):
-        try:
-            secrets.append(json.loads(path.read_text()).get("key"))
-        except (OSError, ValueError, AttributeError):
-            pass
-    for secret in secrets:
-        if isinstance(secret, str) and secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 # --- files ------------------------------------------------------------------------------------------
@@ -582,10 +346,3 @@ def _link(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:  # another filesystem, or links not supported
         shutil.copy2(src, dst)
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
