@@ -18,6 +18,7 @@ import yaml
 from dvc.repo import Repo
 
 import models
+from actionrec.evaluate import entries
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("stages", "actionrec", "models")
@@ -112,3 +113,16 @@ def test_models_import_only_the_error_types_of_the_library():
     for path in sorted((ROOT / "models").glob("*.py")):
         library = {file for file in imported_files(f"models.{path.stem}") if file.startswith("actionrec/")}
         assert library <= {"actionrec/__init__.py", "actionrec/errors.py"}, f"{path.name} imports {sorted(library)}"
+
+
+def test_every_list_of_architectures_is_the_registry():
+    # models.ARCHITECTURES is the list; params.yaml and dvc.yaml must spell the same names, in its order
+    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    names = list(models.ARCHITECTURES)
+    assert list(params["architectures"]) == names, "params.yaml architectures"
+    assert list(pipeline["evaluate"]["foreach"]) == [*names, entries.ENSEMBLE], "dvc.yaml evaluate foreach"
+    ensemble_deps = pipeline["ensemble"]["deps"]
+    assert [d.split("/")[-1][: -len(".csv")] for d in ensemble_deps if d.startswith("data/predictions/")] == names
+    assert [d.split("/")[-1] for d in ensemble_deps if d.startswith("data/models/")] == names
+    assert set(params["ensemble"]["members"]) <= set(names)
