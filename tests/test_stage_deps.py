@@ -4,7 +4,7 @@ A module missing from a stage's deps means that a change to it re-runs nothing a
 stale result. The imports are read from the source (every ``import``, function-level ones
 included), from the stage's entry module down; ``models.get(name)`` imports ``models/<name>.py``
 by name, so the architecture a stage names is added to what it imports. The models take from
-the library only its error types.
+the library only its error types, and every list of architectures is the registry's.
 """
 
 from __future__ import annotations
