@@ -71,7 +71,19 @@ from actionrec.errors import ParamError  # noqa: E402
 DEFAULT_ARCHS = ["cnn_lstm", "pretrained_cnn_lstm", "conv3d", "two_stream", "vgg"]
 FIXED_ARCHS = ["conv3d", "cnn_lstm", "two_stream", "vgg"]  # the issue's: three temporal models and one frame model
 QUICK_ARCHS = ["two_stream", "basic_cnn"]
-COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".dvc", "data", "metrics", "plots", "dvclive", "logs", "__pycache__")
+TOP_LEVEL_OUTPUTS = (".git", ".venv", ".dvc", "data", "metrics", "plots", "dvclive", "logs")
+
+
+def copy_ignore(root: Path):
+    """Outputs at the top of ``root`` only (actionrec/data/ is code), Python caches everywhere."""
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        top = {n for n in names if n in TOP_LEVEL_OUTPUTS} if Path(directory) == Path(root) else set()
+        return top | {n for n in names if n == "__pycache__"}
+
+    return ignore
+
+
 MODES = ("sampled", "fixed")
 # --quick: a data set small enough for a smoke run (split 1 tests on groups 1-7; 3 more groups
 # are held out for validation, so 12 groups leave 2 for training), one epoch, small batches.
@@ -96,7 +108,7 @@ def has_fixed_hook() -> bool:
 def scratch_copy(root: Path, into: Path, build: bool) -> Path:
     """The code and params of ``root`` plus links to its frame and flow stores (or none, to build them)."""
     work = into / "repo"
-    shutil.copytree(root, work, ignore=COPY_IGNORE)
+    shutil.copytree(root, work, ignore=copy_ignore(root))
     (work / "data").mkdir()
     if build:
         return work

@@ -21,7 +21,19 @@ from actionrec.data.framestore import load_frames, read_manifest
 
 pytestmark = pytest.mark.slow
 
-COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "dvclive", ".pytest_cache", "__pycache__", "*.egg-info", "cache", "tmp")
+
+def top_level_ignore(root: Path, *top: str, anywhere: tuple[str, ...] = ()):
+    """A copytree ignore for copying ``root``: the ``top`` names only in ``root`` itself (actionrec/data/
+    is code, data/ is output); Python caches and ``anywhere`` at any depth."""
+    anywhere = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.egg-info", *anywhere)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return set(anywhere(directory, names)) | ({n for n in names if n in top} if Path(directory) == Path(root) else set())
+
+    return ignore
+
+
+COPY_IGNORE = top_level_ignore(REPO, ".venv", ".git", "data", "dvclive", anywhere=("cache", "tmp"))  # .dvc/cache, .dvc/tmp
 
 
 def tiny_params(params: dict) -> dict:
@@ -121,7 +133,7 @@ def test_train_branch_reruns_only_for_its_own_params(project):
 
 def test_unknown_source_fails_naming_valid_ones(project, tmp_path):
     bad = tmp_path / "repo"
-    shutil.copytree(project, bad, ignore=shutil.ignore_patterns("data"))
+    shutil.copytree(project, bad, ignore=top_level_ignore(project, "data"))
     edit_params(bad, lambda p: {**p, "data": {**p["data"], "source": "youtube"}})
     result = subprocess.run([sys.executable, "-m", "stages.download"], cwd=bad, capture_output=True, text=True)
     assert result.returncode == 2
@@ -144,7 +156,7 @@ def test_folder_source_with_broken_videos_skips_and_lists_them(project, tmp_path
     (folder / "Beta/v_Beta_g03_c01.avi").write_text("this is not a video\n")
 
     repo = tmp_path / "repo"
-    shutil.copytree(project, repo, ignore=shutil.ignore_patterns("data", ".dvc"))
+    shutil.copytree(project, repo, ignore=top_level_ignore(project, "data", ".dvc"))
     (repo / "data").mkdir()
     shutil.copy(REPO / "data" / ".gitignore", repo / "data" / ".gitignore")
     shutil.copytree(project / ".dvc", repo / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp"))
