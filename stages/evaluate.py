@@ -14,7 +14,7 @@ def main() -> None:
     parser.add_argument("architecture")
     args = parser.parse_args()
     entries.check_scored(args.architecture, "architecture")  # unknown name: fails at once, listing the valid ones
-    if args.architecture == ensemble.NAME:
+    if args.architecture == entries.ENSEMBLE:
         m = ensemble.evaluate()
     else:
         m = evaluation.evaluate(args.architecture, config.load_params())

@@ -289,7 +289,7 @@ def fake_evaluations(skip: str | None = None) -> None:
             evaluation.METRICS_DIR / f"{arch}.json",
             {
                 "architecture": arch,
-                "input": ensemble.INPUT if arch == ensemble.NAME else models.get(arch).INPUT,
+                "input": ensemble.INPUT if arch == entries.ENSEMBLE else models.get(arch).INPUT,
                 "top1": i / 10,
                 "top5": 0.9,
                 "macro_f1": i / 11,

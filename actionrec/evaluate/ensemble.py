@@ -21,10 +21,9 @@ from actionrec.evaluate.evaluation import METRICS_DIR, MODELS_DIR, PREDICTIONS, 
 from actionrec.evaluate.predictions import Predictions
 from actionrec.io import atomic_dir, read_json, write_json
 
-NAME = ENSEMBLE
 INPUT = "predictions"
 METHODS = ("mean", "weighted")
-DIR = MODELS_DIR / NAME
+DIR = MODELS_DIR / ENSEMBLE
 
 
 def combine(probabilities: list[np.ndarray], method: str = "mean", weights: list[float] | None = None) -> np.ndarray:
@@ -101,7 +100,7 @@ def build(params: dict) -> dict:
 
 def read_summary() -> dict:
     """What :func:`build` recorded: members, method, weights, parameters, latency, validation scores."""
-    return read_json(DIR / "ensemble.json", NAME)
+    return read_json(DIR / "ensemble.json", ENSEMBLE)
 
 
 def evaluate() -> dict:
@@ -109,4 +108,6 @@ def evaluate() -> dict:
     summary = read_summary()
     pred = Predictions.read(DIR / "predictions.csv")
     evaluation.check_same_videos(pred, evaluation.test_rows(), DIR / "predictions.csv")
-    return evaluation.record(NAME, INPUT, pred, example_accuracy=None, parameters=summary["parameters"], latency_ms=summary["latency_ms"])
+    return evaluation.record(
+        ENSEMBLE, INPUT, pred, example_accuracy=None, parameters=summary["parameters"], latency_ms=summary["latency_ms"]
+    )

@@ -17,7 +17,6 @@ LEADERBOARD_DIR, SELECTED_DIR = Path("plots/leaderboard"), Path("plots/selected"
 LEADERBOARD_METRICS, SELECTED_METRICS = Path("metrics/leaderboard.json"), Path("metrics/selected.json")
 # Columns of the leaderboard, in order; the motion/appearance columns exist for the synthetic set only.
 HEADLINE = ["top1", "top5", "macro_f1", "auc_macro", "accuracy_motion", "accuracy_appearance"]
-COSTS = ["parameters", "latency_ms", "train_seconds"]
 # Validation (held-out training groups): what models are chosen and tuned on; the test columns only report.
 VALIDATION = {"val_video_accuracy": "val_top1", "val_accuracy_motion": "val_motion", "val_accuracy_appearance": "val_appearance"}
 
@@ -30,7 +29,7 @@ def leaderboard_rows() -> list[dict]:
         row = {"architecture": name, "input": evaluated["input"]}
         row.update({k: evaluated[k] for k in HEADLINE if k in evaluated})
         row.update(parameters=evaluated["parameters"], latency_ms=evaluated["latency_ms"])
-        if name == ensemble.NAME:  # trained = its members trained
+        if name == entries.ENSEMBLE:  # trained = its members trained
             built = ensemble.read_summary()
             row["train_seconds"] = round(
                 sum(read_json(TRAIN_METRICS / f"{m}.json", f"train@{m}")["train_seconds"] for m in built["members"]), 1
@@ -75,9 +74,7 @@ def write_report(arch: str) -> dict:
         plots.confusion_png(report["confusion"], classes, tmp / "confusion.png", f"{arch}: confusion matrix (test videos)")
         plots.roc_png(pred.labels, pred.probabilities, classes, tmp / "roc.png", f"{arch}: ROC, one vs rest")
         plots.per_class_accuracy_png(report["per_class"], tmp / "per_class_accuracy.png", f"{arch}: per-class accuracy", report["kinds"])
-        pd.DataFrame(report["worst_confusions"], columns=["true", "predicted", "count", "rate"]).to_csv(
-            tmp / "worst_confusions.csv", index=False
-        )
+        worst_confusions(report).to_csv(tmp / "worst_confusions.csv", index=False)
         shutil.copy(PLOTS_DIR / arch / "report.json", tmp / "report.json")
         (tmp / "report.md").write_text(report_markdown(arch, headline, report))
     selected = {"model": arch, **{k: v for k, v in headline.items() if k != "architecture"}}
@@ -85,10 +82,13 @@ def write_report(arch: str) -> dict:
     return selected
 
 
+def worst_confusions(report: dict) -> pd.DataFrame:
+    return pd.DataFrame(report["worst_confusions"], columns=["true", "predicted", "count", "rate"])
+
+
 def report_markdown(arch: str, headline: dict, report: dict) -> str:
     kinds = report.get("kinds") or {}
     values = [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in headline.items() if k != "architecture"]
-    worst = pd.DataFrame(report["worst_confusions"], columns=["true", "predicted", "count", "rate"])
     per_class = pd.DataFrame(
         [(name, kinds.get(name, ""), c["precision"], c["recall"], c["f1"], c["support"]) for name, c in report["per_class"].items()],
         columns=["class", "kind", "precision", "recall", "F1", "videos"],
@@ -97,7 +97,9 @@ def report_markdown(arch: str, headline: dict, report: dict) -> str:
         f"# {arch}",
         pd.DataFrame(values, columns=["metric", "value"]).to_markdown(index=False, colalign=("left", "right")),
         "## Worst-confused class pairs",
-        worst.rename(columns={"count": "videos", "rate": "share of the true class"}).to_markdown(index=False, floatfmt=".2f"),
+        worst_confusions(report)
+        .rename(columns={"count": "videos", "rate": "share of the true class"})
+        .to_markdown(index=False, floatfmt=".2f"),
         "## Per class",
         per_class.to_markdown(index=False, floatfmt=".3f"),
         "Figures: training_curves.png, confusion.png, roc.png, per_class_accuracy.png.",

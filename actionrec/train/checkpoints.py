@@ -7,8 +7,8 @@ nothing since it is a function of (seed, epoch). A checkpoint of any other confi
 never reused: the hash covers everything that shapes the run.
 
 Light on purpose (numpy only): the ``--after-failure`` message reads checkpoints without
-loading TensorFlow. The Keras side (the callback that saves after every epoch, the restore on
-resume) is in :mod:`actionrec.train.training`.
+loading TensorFlow. The Keras side is in :mod:`actionrec.train.callbacks` (the callback that
+saves after every epoch) and :mod:`actionrec.train.training` (the restore on resume).
 """
 
 from __future__ import annotations
@@ -70,20 +70,22 @@ def read_state(checkpoint: Path) -> dict:
     return json.loads((Path(checkpoint) / "state.json").read_text())
 
 
+def _arrays(npz: Path) -> list[np.ndarray]:
+    with np.load(npz) as saved:
+        return [saved[name] for name in saved.files]
+
+
 def read_arrays(npz: Path, expected: int) -> list[np.ndarray]:
     """The arrays of ``npz``, which must be one per variable (``expected``)."""
-    with np.load(npz) as saved:
-        if len(saved.files) != expected:
-            raise DataError(f"{npz}: {len(saved.files)} arrays for {expected} variables (delete {npz.parent} to start over)")
-        return [saved[name] for name in saved.files]
+    arrays = _arrays(npz)
+    if len(arrays) != expected:
+        raise DataError(f"{npz}: {len(arrays)} arrays for {expected} variables (delete {npz.parent} to start over)")
+    return arrays
 
 
 def read_best(checkpoint: Path) -> list[np.ndarray] | None:
     path = Path(checkpoint) / "best.npz"
-    if not path.is_file():
-        return None
-    with np.load(path) as saved:
-        return [saved[name] for name in saved.files]
+    return _arrays(path) if path.is_file() else None
 
 
 def last_epoch(arch: str) -> tuple[int, Path] | None:
@@ -91,7 +93,7 @@ def last_epoch(arch: str) -> tuple[int, Path] | None:
     last = None
     for state in (CHECKPOINTS / arch).glob("*/state.json"):
         try:
-            found = (state.stat().st_mtime, json.loads(state.read_text())["epoch"], state.parent)
+            found = (state.stat().st_mtime, read_state(state.parent)["epoch"], state.parent)
         except (OSError, ValueError, KeyError):
             continue
         last = max(last or found, found)
