@@ -67,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 import models  # noqa: E402
 from actionrec import config  # noqa: E402
 from actionrec.errors import ParamError  # noqa: E402
+from actionrec.pipeline import stage_argv  # noqa: E402
 
 DEFAULT_ARCHS = ["cnn_lstm", "pretrained_cnn_lstm", "conv3d", "two_stream", "vgg"]
 FIXED_ARCHS = ["conv3d", "cnn_lstm", "two_stream", "vgg"]  # the issue's: three temporal models and one frame model
@@ -156,7 +157,7 @@ def run(work: Path, *command: str, what: str) -> None:
 
 
 def run_stage(work: Path, stage: str, arch: str) -> None:
-    command = [sys.executable, "-m", f"stages.{stage}", arch]
+    command = [sys.executable, *stage_argv(f"{stage}@{arch}")]
     if stage == "train":  # as dvc.yaml runs it, so seed 42 repeats the committed run bit for bit
         command = [str(Path(sys.executable).with_name("horovodrun")), "-np", "1", "-H", "localhost:1", *command]
     run(work, *command, what=f"{stage} {arch}")
@@ -167,7 +168,7 @@ def build_data(work: Path, params: dict) -> None:
     write_params(work, params)
     started = time.perf_counter()
     for stage in ("download", "extract", "flow"):
-        run(work, sys.executable, "-m", f"stages.{stage}", what=stage)
+        run(work, sys.executable, *stage_argv(stage), what=stage)
     store = json.loads((work / "data/frames/store.json").read_text())
     print(
         f"built the data in the scratch copy: {store['videos']} videos, {store['frames']} frames ({time.perf_counter() - started:.0f} s)",
@@ -303,7 +304,7 @@ def main() -> None:
                 for mode in modes:
                     write_params(work, make_params(base, seed, args.set, fixed_arch=arch if mode == "fixed" else None))
                     if arch == "ensemble":
-                        run(work, sys.executable, "-m", "stages.ensemble", what="ensemble")
+                        run(work, sys.executable, *stage_argv("ensemble"), what="ensemble")
                         train = ensemble_train_metrics(work, [r for r in rows if r["seed"] == seed])
                     else:
                         run_stage(work, "train", arch)

@@ -321,6 +321,7 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
 
 def bench_memory(args, params: dict, work: Path) -> list[str]:
     from actionrec.data.framestore import read_manifest
+    from actionrec.pipeline import stage_argv
 
     groups = params["data"]["synthetic"]["groups"]
     clips = max(1, round(args.videos / (SYNTHETIC_CLASSES * groups)))
@@ -337,12 +338,12 @@ def bench_memory(args, params: dict, work: Path) -> list[str]:
         p["data"]["synthetic"].update(groups=groups, clips_per_group=clips * scale)
         set_epochs(p, arch, args.memory_epochs)
         write_params(root, p)
-        _, t_download, _ = run_stage(root, sys.executable, "-m", "stages.download")
-        _, t_extract, _ = run_stage(root, sys.executable, "-m", "stages.extract")
+        _, t_download, _ = run_stage(root, sys.executable, *stage_argv("download"))
+        _, t_extract, _ = run_stage(root, sys.executable, *stage_argv("extract"))
         videos = json.loads((root / "data/frames/store.json").read_text())["videos"]
         size_mb = sum(f.stat().st_size for f in (root / "data/frames/videos").rglob("*.jpgs")) / 2**20
         decoded_mb = sum(r["num_frames"] * r["width"] * r["height"] * 3 for r in read_manifest(root / "data/frames")) / 2**20
-        _, t_train, peak = run_stage(root, sys.executable, "-m", "stages.train", arch, peak=True)
+        _, t_train, peak = run_stage(root, sys.executable, *stage_argv(f"train@{arch}"), peak=True)
         rows.append((scale, videos, size_mb, decoded_mb, t_download + t_extract, t_train, peak))
         shutil.rmtree(root, ignore_errors=True)
 
@@ -361,6 +362,8 @@ def bench_memory(args, params: dict, work: Path) -> list[str]:
 
 
 def bench_scaling(args, params: dict, work: Path) -> list[str]:
+    from actionrec.pipeline import stage_argv
+
     frames, _ = resolve_stores(args, params, work, need_flow=False)
     arch = "basic_cnn"
     horovodrun = shutil.which("horovodrun", path=child_env()["PATH"])
@@ -379,7 +382,7 @@ def bench_scaling(args, params: dict, work: Path) -> list[str]:
         write_params(root, p)
         (root / "data").mkdir()
         os.symlink(frames, root / "data" / "frames")  # read only: the stage writes models, logs, metrics in root
-        cmd = (horovodrun, "-np", str(procs), "-H", f"localhost:{procs}", sys.executable, "-m", "stages.train", arch)
+        cmd = (horovodrun, "-np", str(procs), "-H", f"localhost:{procs}", sys.executable, *stage_argv(f"train@{arch}"))
         output, wall, _ = run_stage(root, *cmd)
         found = re.search(r"(\d+) steps/epoch", output)
         if not found:

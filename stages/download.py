@@ -1,20 +1,25 @@
-"""download: materialise the selected dataset (params ``data.*``) in UCF101 layout under data/raw."""
+"""download: materialise the selected dataset (params ``data.*``) in UCF101 layout.
 
+python -m stages.download data/raw metrics/download.json
+"""
+
+import argparse
 from pathlib import Path
 
 from actionrec import cli, config
 from actionrec.data.sources import prepare_dataset
 from actionrec.io import write_json
 
-RAW = Path("data/raw")
-REPORT = Path("metrics/download.json")
-
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path, help="the dataset folder to write (UCF101 layout)")
+    parser.add_argument("report", type=Path, help="what was selected and skipped (JSON)")
+    args = parser.parse_args()
     params = config.load_params()
     data = config.get(params, "data")
-    report = prepare_dataset(data, RAW, seed=config.get(params, "seed"), cache_dir=Path(data.get("cache_dir") or "data/downloads"))
-    write_json(REPORT, report)
+    report = prepare_dataset(data, args.out, seed=config.get(params, "seed"), cache_dir=Path(data.get("cache_dir") or "data/downloads"))
+    write_json(args.report, report)
     print(f"download: {report}")
 
 

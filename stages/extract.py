@@ -1,5 +1,9 @@
-"""extract: every frame of every video, short side ``frames.short_side``, into the dense frame store data/frames."""
+"""extract: every frame of every video, short side ``frames.short_side``, into the dense frame store.
 
+python -m stages.extract data/raw data/frames
+"""
+
+import argparse
 from pathlib import Path
 
 from actionrec import cli, config
@@ -7,10 +11,12 @@ from actionrec.data import ucf101
 from actionrec.data.framestore import extract
 from actionrec.errors import ParamError
 
-RAW, STORE = Path("data/raw"), Path("data/frames")
-
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("raw", type=Path, help="the dataset folder (UCF101 layout)")
+    parser.add_argument("out", type=Path, help="the frame store to write")
+    args = parser.parse_args()
     params = config.load_params()
     split = config.get(params, "data.split")
     if split not in ucf101.SPLITS:
@@ -19,8 +25,8 @@ def main() -> None:
     if not isinstance(strict, bool):
         raise ParamError("frames.strict", strict, "true or false")
     summary = extract(
-        RAW,
-        STORE,
+        args.raw,
+        args.out,
         split=split,
         short_side=config.positive_int(params, "frames.short_side", minimum=16),
         fps=config.frame_rate_cap(params, "frames.fps"),

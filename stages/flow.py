@@ -1,5 +1,9 @@
-"""flow: dense optical flow between consecutive stored frames (data/frames) into data/flow for the two-stream model."""
+"""flow: dense optical flow between consecutive stored frames, for the two-stream model.
 
+python -m stages.flow data/frames data/flow
+"""
+
+import argparse
 from pathlib import Path
 
 from actionrec import cli, config
@@ -8,13 +12,17 @@ from actionrec.errors import ParamError
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("frames", type=Path, help="the frame store")
+    parser.add_argument("out", type=Path, help="the flow store to write")
+    args = parser.parse_args()
     params = config.load_params()
     bound = config.get(params, "flow.bound")
     if isinstance(bound, bool) or not isinstance(bound, (int, float)) or bound <= 0:
         raise ParamError("flow.bound", bound, "a positive number of pixels")
     summary = build_flow_store(
-        Path("data/frames"),
-        Path("data/flow"),
+        args.frames,
+        args.out,
         method=config.choice(params, "flow.method", METHODS),
         bound=float(bound),
         quality=config.jpeg_quality(params, "flow.quality"),

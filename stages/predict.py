@@ -57,7 +57,7 @@ def _load(arch: str, models_dir: Path):
         raise PipelineError(f"--model: unknown architecture {arch!r} (expected {err.expected})") from None
     from actionrec.evaluate.inference import load_trained
 
-    return load_trained(arch, models_dir)
+    return load_trained(arch, models_dir / arch)
 
 
 def _views(args: argparse.Namespace) -> tuple[int, int]:

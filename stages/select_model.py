@@ -5,14 +5,20 @@ would only fail, with a bare "No such file", once the stage is reached. This sta
 dependencies but the param, so DVC runs it first and a typo fails at once with the valid names.
 """
 
+import argparse
+from pathlib import Path
+
 from actionrec import cli, config
 from actionrec.evaluate import entries
 from actionrec.io import write_json
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path, help="the checked name to write (JSON)")
+    args = parser.parse_args()
     name = entries.check_scored(config.get(config.load_params(), "model"))
-    write_json("data/selected.json", {"model": name})
+    write_json(args.out, {"model": name})
     print(f"select_model: {name}")
 
 

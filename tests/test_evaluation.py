@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +14,25 @@ from conftest import REPO, make_dataset, save_tiny_model
 from tiny import FLOW, SAMPLING, STORE, TINY
 
 import models
+from actionrec.data import ucf101
 from actionrec.errors import DataError, ParamError, PipelineError
 from actionrec.evaluate import ensemble, entries, evaluation, reporting
+from actionrec.evaluate.evaluation import EvaluationPaths
 from actionrec.evaluate.predictions import Predictions
 from actionrec.io import write_json
+from actionrec.pipeline import stage_argv
 
-CLASSES = ["Rising", "Falling", "Triangle"]
+# The layout dvc.yaml gives the stages (relative to a test's project directory).
+FRAMES, FLOW_STORE, MODELS = Path("data/frames"), Path("data/flow"), Path("data/models")
+PREDICTIONS, TRAIN_METRICS, TEST_METRICS, PLOTS = (
+    Path("data/predictions"),
+    Path("metrics/train"),
+    Path("metrics/evaluate"),
+    Path("plots/evaluate"),
+)
+KINDS = {"Rising": "motion", "Falling": "motion", "Triangle": "appearance"}
+
+CLASSES = list(KINDS)
 VIDEOS = ["Rising/v_Rising_g01_c01.avi", "Falling/v_Falling_g01_c01.avi", "Triangle/v_Triangle_g01_c01.avi", "Rising/v_Rising_g02_c01.avi"]
 LABELS = np.array([0, 1, 2, 0])
 
@@ -29,6 +43,22 @@ def predictions(probs) -> Predictions:
 
 A = predictions([[0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])  # top-1 3/4
 B = predictions([[0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.1, 0.8, 0.1]])  # top-1 2/4
+
+
+def paths_of(name: str) -> EvaluationPaths:
+    return EvaluationPaths(FRAMES, FLOW_STORE, MODELS / name, PREDICTIONS / f"{name}.csv", TEST_METRICS / f"{name}.json", PLOTS / name)
+
+
+def build_ensemble(params: dict) -> dict:
+    return ensemble.build(
+        params,
+        predictions=PREDICTIONS,
+        models_dir=MODELS,
+        trained=TRAIN_METRICS,
+        evaluated=TEST_METRICS,
+        frames=FRAMES,
+        out=MODELS / "ensemble",
+    )
 
 
 def test_predictions_round_trip_and_malformed_files(tmp_path):
@@ -49,7 +79,7 @@ def test_predictions_round_trip_and_malformed_files(tmp_path):
 
 
 def test_score_reports_motion_and_appearance_accuracy():
-    headline, report = evaluation.score("conv3d", "clip", A, example_accuracy=0.7, parameters=123, latency_ms=4.56789)
+    headline, report = evaluation.score("conv3d", "clip", A, KINDS, example_accuracy=0.7, parameters=123, latency_ms=4.56789)
     assert headline["top1"] == pytest.approx(0.75)
     # Rising x2 right, Falling wrong (predicted Rising): motion 2/3; Triangle right: appearance 1/1.
     assert headline["accuracy_motion"] == pytest.approx(2 / 3)
@@ -59,27 +89,28 @@ def test_score_reports_motion_and_appearance_accuracy():
     assert report["kinds"]["Triangle"] == "appearance"
 
 
-def test_score_without_synthetic_classes_has_no_kind_accuracy():
+def test_score_without_class_kinds_has_no_kind_accuracy():
     other = Predictions(VIDEOS, LABELS, A.probabilities, ["a", "b", "c"])
-    headline, report = evaluation.score("vgg", "frames", other, example_accuracy=None, parameters=1, latency_ms=1.0)
+    headline, report = evaluation.score("vgg", "frames", other, None, example_accuracy=None, parameters=1, latency_ms=1.0)
     assert not any(k.startswith("accuracy_") for k in headline) and report["kinds"] is None
 
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    """A project-like cwd: evaluated members with their train and evaluate metrics."""
+    """A project-like cwd: evaluated members with their train and evaluate metrics, and the store's description."""
     monkeypatch.chdir(tmp_path)
     for arch, pred, val, params, latency in (("cnn_lstm", A, 0.75, 100, 2.0), ("conv3d", B, 0.25, 50, 3.0)):
-        pred.write(evaluation.PREDICTIONS / f"{arch}.csv")
-        write_json(evaluation.TRAIN_METRICS / f"{arch}.json", {"val_video_accuracy": val, "parameters": params, "train_seconds": 10.0})
-        pred.write(evaluation.MODELS_DIR / arch / "val_predictions.csv")  # the same videos stand in for validation
-        write_json(evaluation.METRICS_DIR / f"{arch}.json", {"latency_ms": latency})
+        pred.write(PREDICTIONS / f"{arch}.csv")
+        write_json(TRAIN_METRICS / f"{arch}.json", {"val_video_accuracy": val, "parameters": params, "train_seconds": 10.0})
+        pred.write(MODELS / arch / "val_predictions.csv")  # the same videos stand in for validation
+        write_json(TEST_METRICS / f"{arch}.json", {"latency_ms": latency})
+    write_json(FRAMES / "store.json", {"format": "jpeg-pack", "classes": CLASSES, "class_kinds": KINDS})
     return tmp_path
 
 
 def test_weighted_ensemble_uses_validation_accuracy(workdir):
-    summary = ensemble.build({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "weighted"}})
-    combined = Predictions.read(ensemble.DIR / "predictions.csv")
+    summary = build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "weighted"}})
+    combined = Predictions.read(MODELS / "ensemble" / "predictions.csv")
     np.testing.assert_allclose(combined.probabilities, 0.75 * A.probabilities + 0.25 * B.probabilities, atol=1e-6)
     assert summary["weights"] == {"cnn_lstm": 0.75, "conv3d": 0.25}
     assert summary["parameters"] == 150 and summary["latency_ms"] == 5.0
@@ -87,8 +118,8 @@ def test_weighted_ensemble_uses_validation_accuracy(workdir):
     expected = np.mean((0.75 * A.probabilities + 0.25 * B.probabilities).argmax(1) == A.labels)
     assert summary["val_video_accuracy"] == pytest.approx(expected) and "val_accuracy_motion" in summary
 
-    ensemble.build({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
-    combined = Predictions.read(ensemble.DIR / "predictions.csv")
+    build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
+    combined = Predictions.read(MODELS / "ensemble" / "predictions.csv")
     np.testing.assert_allclose(combined.probabilities, (A.probabilities + B.probabilities) / 2, atol=1e-6)
 
 
@@ -104,18 +135,18 @@ def test_weighted_ensemble_uses_validation_accuracy(workdir):
 )
 def test_bad_ensemble_params_name_the_key(workdir, members, method, key):
     with pytest.raises(ParamError, match=key):
-        ensemble.build({"ensemble": {"members": members, "method": method}})
+        build_ensemble({"ensemble": {"members": members, "method": method}})
 
 
 def test_ensemble_of_members_scored_on_other_videos_fails(workdir):
-    Predictions(VIDEOS[::-1], LABELS, B.probabilities, CLASSES).write(evaluation.PREDICTIONS / "conv3d.csv")
+    Predictions(VIDEOS[::-1], LABELS, B.probabilities, CLASSES).write(PREDICTIONS / "conv3d.csv")
     with pytest.raises(DataError, match="conv3d.csv: other videos"):
-        ensemble.build({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
+        build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
 
 
 def test_ensemble_member_not_evaluated_names_the_stage(workdir):
     with pytest.raises(PipelineError, match=r"dvc repro evaluate@vgg"):
-        ensemble.build({"ensemble": {"members": ["cnn_lstm", "vgg"], "method": "mean"}})
+        build_ensemble({"ensemble": {"members": ["cnn_lstm", "vgg"], "method": "mean"}})
 
 
 def test_the_ensemble_is_scored_and_ranked_but_is_not_a_model(workdir):
@@ -127,17 +158,18 @@ def test_the_ensemble_is_scored_and_ranked_but_is_not_a_model(workdir):
 
 
 def test_evaluating_the_ensemble_scores_its_combined_test_predictions(workdir, monkeypatch):
-    ensemble.build({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
-    monkeypatch.setattr(evaluation, "test_rows", lambda: [{"video": v} for v in VIDEOS])
-    headline = ensemble.evaluate()
+    build_ensemble({"ensemble": {"members": ["cnn_lstm", "conv3d"], "method": "mean"}})
+    monkeypatch.setattr(evaluation, "test_rows", lambda store: [{"video": v} for v in VIDEOS])
+    headline = ensemble.evaluate(paths_of("ensemble"))
     assert (headline["architecture"], headline["input"], headline["test_videos"]) == ("ensemble", "predictions", 4)
     assert headline["parameters"] == 150 and headline["latency_ms"] == 5.0 and headline["example_accuracy"] is None
     combined = (A.probabilities + B.probabilities) / 2
     assert headline["top1"] == pytest.approx(np.mean(combined.argmax(1) == LABELS))
-    assert Predictions.read(evaluation.PREDICTIONS / "ensemble.csv").videos == VIDEOS
-    monkeypatch.setattr(evaluation, "test_rows", lambda: [{"video": v} for v in VIDEOS[:3]])
-    with pytest.raises(DataError, match="predictions.csv: its videos are not the test split"):
-        ensemble.evaluate()
+    assert headline["accuracy_motion"] == pytest.approx(np.mean(combined.argmax(1)[[0, 1, 3]] == LABELS[[0, 1, 3]]))
+    assert Predictions.read(PREDICTIONS / "ensemble.csv").videos == VIDEOS
+    monkeypatch.setattr(evaluation, "test_rows", lambda store: [{"video": v} for v in VIDEOS[:3]])
+    with pytest.raises(DataError, match="predictions.csv: its videos are not the test split of data/frames"):
+        ensemble.evaluate(paths_of("ensemble"))
 
 
 # --- combining members -------------------------------------------------------------------------
@@ -184,11 +216,12 @@ def project(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("project")
     make_dataset(root / "raw", classes=CLASSES, groups=2, n_frames=10)  # groups 1 and 2: all test videos of split 1
-    extract(root / "raw", root / evaluation.FRAMES, split=1, **STORE, workers=1, strict=True)
-    build_flow_store(root / evaluation.FRAMES, root / evaluation.FLOW, **FLOW, workers=1)
+    ucf101.write_class_kinds(root / "raw" / ucf101.LISTS_DIR, KINDS)  # the store carries them to scoring
+    extract(root / "raw", root / FRAMES, split=1, **STORE, workers=1, strict=True)
+    build_flow_store(root / FRAMES, root / FLOW_STORE, **FLOW, workers=1)
     for arch in SAMPLING:
         save_tiny_model(
-            root / evaluation.MODELS_DIR,
+            root / MODELS,
             arch,
             CLASSES,
             input_size=24,
@@ -204,10 +237,8 @@ def per_video(trained, row, clips, crops):
     """A video's examples through the single-video path (what predict uses), and the model's outputs on them."""
     from actionrec.evaluate.inference import video_inputs
 
-    flow = (evaluation.FLOW / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
-    x = video_inputs(
-        trained, (evaluation.FRAMES / row["frames"]).read_bytes(), row["num_frames"], row["height"], row["width"], flow, clips, crops
-    )
+    flow = (FLOW_STORE / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
+    x = video_inputs(trained, (FRAMES / row["frames"]).read_bytes(), row["num_frames"], row["height"], row["width"], flow, clips, crops)
     return np.asarray(trained.model.predict_on_batch(x), np.float64)
 
 
@@ -217,10 +248,11 @@ def test_predict_test_is_one_row_per_video_the_mean_over_its_views(arch, project
     from actionrec.evaluate.inference import load_trained
 
     monkeypatch.chdir(project)
-    trained = load_trained(arch, evaluation.MODELS_DIR)
-    rows = evaluation.test_rows()
+    trained = load_trained(arch, MODELS / arch)
+    rows = evaluation.test_rows(FRAMES)
     assert len(rows) == 6
-    pred, example_accuracy = evaluation.predict_test(trained, rows, batch_videos=4, clips=2, crops=3)  # batches of 4 and 2
+    source = evaluation.test_source(trained, paths_of(arch), rows)
+    pred, example_accuracy = evaluation.predict_test(trained, source, batch_videos=4, clips=2, crops=3)  # batches of 4 and 2
     assert pred.videos == [r["video"] for r in rows] and pred.classes == CLASSES
     np.testing.assert_array_equal(pred.labels, [r["label"] for r in rows])
     assert pred.probabilities.shape == (6, len(CLASSES))
@@ -232,36 +264,37 @@ def test_predict_test_is_one_row_per_video_the_mean_over_its_views(arch, project
     correct = np.concatenate([o.argmax(axis=1) == row["label"] for o, row in zip(outputs, rows)])
     assert example_accuracy == pytest.approx(correct.mean())
 
-    one_by_one, _ = evaluation.predict_test(trained, rows, batch_videos=1, clips=2, crops=3)
+    one_by_one, _ = evaluation.predict_test(trained, source, batch_videos=1, clips=2, crops=3)
     np.testing.assert_allclose(one_by_one.probabilities, pred.probabilities, rtol=1e-4, atol=1e-6)
-    centre, _ = evaluation.predict_test(trained, rows, batch_videos=4)  # default: one centre view
+    centre, _ = evaluation.predict_test(trained, source, batch_videos=4)  # default: one centre view
     np.testing.assert_allclose(centre.probabilities, [per_video(trained, r, 1, 1).mean(axis=0) for r in rows], rtol=1e-4, atol=1e-6)
 
 
 def test_evaluate_scores_a_trained_model_on_the_store(project, monkeypatch):
     monkeypatch.chdir(project)
-    headline = evaluation.evaluate("basic_cnn", {"evaluate": EVALUATE})
-    written = Predictions.read(evaluation.PREDICTIONS / "basic_cnn.csv")
-    assert written.videos == [r["video"] for r in evaluation.test_rows()] and written.probabilities.shape == (6, 3)
-    assert json.loads((evaluation.METRICS_DIR / "basic_cnn.json").read_text()) == headline
+    headline = evaluation.evaluate("basic_cnn", {"evaluate": EVALUATE}, paths_of("basic_cnn"))
+    written = Predictions.read(PREDICTIONS / "basic_cnn.csv")
+    assert written.videos == [r["video"] for r in evaluation.test_rows(FRAMES)] and written.probabilities.shape == (6, 3)
+    assert json.loads((TEST_METRICS / "basic_cnn.json").read_text()) == headline
+    assert headline["accuracy_motion"] is not None and headline["accuracy_appearance"] is not None  # the store's class kinds
     assert (headline["architecture"], headline["input"], headline["test_videos"]) == ("basic_cnn", "frames", 6)
     assert 0 <= headline["example_accuracy"] <= 1 and headline["latency_ms"] > 0 and headline["parameters"] > 0
-    assert (project / evaluation.PLOTS_DIR / "basic_cnn" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    assert (project / PLOTS / "basic_cnn" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_evaluate_refuses_a_model_trained_on_another_store(project, monkeypatch, tmp_path):
     monkeypatch.chdir(project)
     models_dir = tmp_path / "models"
-    shutil.copytree(project / evaluation.MODELS_DIR / "cnn_lstm", models_dir / "cnn_lstm")
-    monkeypatch.setattr(evaluation, "MODELS_DIR", models_dir)
+    shutil.copytree(project / MODELS / "cnn_lstm", models_dir / "cnn_lstm")
+    paths = EvaluationPaths(**{**vars(paths_of("cnn_lstm")), "model": models_dir / "cnn_lstm"})
     meta = json.loads((models_dir / "cnn_lstm" / "classes.json").read_text())
     write_json(models_dir / "cnn_lstm" / "classes.json", {**meta, "store": {**STORE, "short_side": 64}})
     with pytest.raises(DataError, match=r"trained on a frame store built with .*short_side.: 64.*rerun `dvc repro train@cnn_lstm`"):
-        evaluation.evaluate("cnn_lstm", {"evaluate": EVALUATE})
+        evaluation.evaluate("cnn_lstm", {"evaluate": EVALUATE}, paths)
     write_json(models_dir / "cnn_lstm" / "classes.json", {**meta, "classes": ["Falling", "Rising", "Triangle"]})
     with pytest.raises(DataError, match=r"other classes.*dvc repro train@cnn_lstm"):
-        evaluation.evaluate("cnn_lstm", {"evaluate": EVALUATE})
-    assert not (project / evaluation.PREDICTIONS / "cnn_lstm.csv").exists()
+        evaluation.evaluate("cnn_lstm", {"evaluate": EVALUATE}, paths)
+    assert not (project / PREDICTIONS / "cnn_lstm.csv").exists()
 
 
 def test_evaluation_settings_read_the_views():
@@ -286,7 +319,7 @@ def fake_evaluations(skip: str | None = None) -> None:
         if arch == skip:
             continue
         write_json(
-            evaluation.METRICS_DIR / f"{arch}.json",
+            TEST_METRICS / f"{arch}.json",
             {
                 "architecture": arch,
                 "input": ensemble.INPUT if arch == entries.ENSEMBLE else models.get(arch).INPUT,
@@ -301,18 +334,22 @@ def fake_evaluations(skip: str | None = None) -> None:
             },
         )
         if arch != "ensemble":
-            write_json(evaluation.TRAIN_METRICS / f"{arch}.json", {"train_seconds": 10.0 + i})
-    write_json(ensemble.DIR / "ensemble.json", {"members": ["basic_cnn", "vgg"]})
+            write_json(TRAIN_METRICS / f"{arch}.json", {"train_seconds": 10.0 + i})
+    write_json(MODELS / "ensemble" / "ensemble.json", {"members": ["basic_cnn", "vgg"]})
+
+
+def leaderboard_rows() -> list[dict]:
+    return reporting.leaderboard_rows(trained=TRAIN_METRICS, evaluated=TEST_METRICS, ensemble_dir=MODELS / "ensemble")
 
 
 def test_leaderboard_holds_exactly_the_ten_architectures(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fake_evaluations()
-    rows = reporting.leaderboard_rows()
+    rows = leaderboard_rows()
     assert sorted(r["architecture"] for r in rows) == sorted(entries.SCORED)
     assert [r["top1"] for r in rows] == sorted((r["top1"] for r in rows), reverse=True)
     assert next(r for r in rows if r["architecture"] == "ensemble")["train_seconds"] == 10.0 + 11.0  # its members'
-    reporting.write_leaderboard(rows)
+    reporting.write_leaderboard(rows, out=Path("plots/leaderboard"), metrics_file=Path("metrics/leaderboard.json"))
     table = (tmp_path / "plots/leaderboard/leaderboard.md").read_text().splitlines()
     assert len(table) == 2 + 10 and table[2].split("|")[1].strip() == "ensemble"
     header, rule = [cell.strip() for cell in table[0].split("|")[1:-1]], table[1].split("|")[1:-1]
@@ -325,16 +362,24 @@ def test_leaderboard_with_a_missing_evaluation_names_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fake_evaluations(skip="two_stream")
     with pytest.raises(PipelineError, match=r"metrics/evaluate/two_stream.json: not found \(run `dvc repro evaluate@two_stream`\)"):
-        reporting.leaderboard_rows()
+        leaderboard_rows()
 
 
 def test_report_of_the_selected_model(workdir):
-    headline, report = evaluation.score("cnn_lstm", "clip", A, example_accuracy=0.7, parameters=100, latency_ms=2.0)
-    write_json(evaluation.METRICS_DIR / "cnn_lstm.json", headline)
-    write_json(evaluation.PLOTS_DIR / "cnn_lstm" / "report.json", report)
+    headline, report = evaluation.score("cnn_lstm", "clip", A, KINDS, example_accuracy=0.7, parameters=100, latency_ms=2.0)
+    write_json(TEST_METRICS / "cnn_lstm.json", headline)
+    write_json(PLOTS / "cnn_lstm" / "report.json", report)
     history = [{"epoch": e, "loss": 1 / e, "accuracy": e / 3, "val_loss": 1.2 / e, "val_accuracy": e / 4} for e in (1, 2, 3)]
-    write_json(evaluation.MODELS_DIR / "cnn_lstm" / "history.json", history)
-    selected = reporting.write_report("cnn_lstm")
+    write_json(MODELS / "cnn_lstm" / "history.json", history)
+    selected = reporting.write_report(
+        "cnn_lstm",
+        model_dir=MODELS / "cnn_lstm",
+        predictions=PREDICTIONS / "cnn_lstm.csv",
+        test_metrics=TEST_METRICS / "cnn_lstm.json",
+        report=PLOTS / "cnn_lstm" / "report.json",
+        out=Path("plots/selected"),
+        metrics_file=Path("metrics/selected.json"),
+    )
     assert selected["model"] == "cnn_lstm" and selected["top1"] == pytest.approx(0.75)
     assert json.loads((workdir / "metrics/selected.json").read_text()) == selected
     out = workdir / "plots/selected"
@@ -350,7 +395,7 @@ def test_report_of_the_selected_model(workdir):
 def test_select_model_rejects_an_unknown_name_listing_the_valid_ones(tmp_path):
     (tmp_path / "params.yaml").write_text("model: twostream\n")
     result = subprocess.run(
-        [sys.executable, "-m", "stages.select_model"],
+        [sys.executable, *stage_argv("select_model")],
         cwd=tmp_path,
         capture_output=True,
         text=True,

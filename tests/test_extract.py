@@ -166,7 +166,7 @@ def test_store_keeps_every_frame_with_the_aspect_ratio_and_describes_itself(tmp_
     info = json.loads((tmp_path / "frames" / "store.json").read_text())
     assert info == summary
     assert (info["format"], info["short_side"], info["fps"], info["quality"], info["split"]) == ("jpeg-pack", 64, 25, 85, 1)
-    assert (info["classes"], info["videos"], info["skipped"]) == (["Alpha", "Beta"], 4, 0)
+    assert (info["classes"], info["class_kinds"], info["videos"], info["skipped"]) == (["Alpha", "Beta"], None, 4, 0)
     assert info["frames"] == 7 + 10 + 25 + 25
     assert info["bytes"] == total_bytes and info["bytes_per_frame"] == round(total_bytes / info["frames"], 1)
     assert json.loads((tmp_path / "frames" / "skipped.json").read_text()) == []
@@ -345,3 +345,14 @@ def test_read_store_missing_or_old_format(tmp_path):
     (tmp_path / "frames" / "store.json").write_text(json.dumps({"count": 16, "size": [112, 112]}))
     with pytest.raises(DataError, match="old frame store format.*dvc repro extract"):
         read_store(tmp_path / "frames", params())
+
+
+def test_store_carries_the_class_kinds_and_an_old_store_without_them_is_refused(tmp_path, small_dataset):
+    ucf101.write_class_kinds(small_dataset / ucf101.LISTS_DIR, {"Alpha": "motion", "Beta": "appearance", "Gamma": "motion"})
+    build(small_dataset, tmp_path / "frames")
+    assert read_store(tmp_path / "frames")["class_kinds"] == {"Alpha": "motion", "Beta": "appearance", "Gamma": "motion"}
+    info = json.loads((tmp_path / "frames" / "store.json").read_text())
+    del info["class_kinds"]
+    (tmp_path / "frames" / "store.json").write_text(json.dumps(info))
+    with pytest.raises(DataError, match=r"an old frame store format \(rebuild it with `dvc repro extract`\)"):
+        read_store(tmp_path / "frames")

@@ -21,6 +21,8 @@ import yaml
 from conftest import REPO
 from test_training import BIN, checkpoint_epoch, project, run, set_params, store  # noqa: F401 (fixtures)
 
+from actionrec.pipeline import stage_argv
+
 pytestmark = pytest.mark.slow
 BOUND = 180  # seconds the failed command may take to exit once a rank is gone; it never waits without end
 EPOCHS = 6
@@ -123,7 +125,7 @@ def test_a_rank_that_stops_answering_is_timed_out(project, tmp_path):
 
 
 def test_after_failure_without_a_checkpoint_says_training_starts_over(project):
-    result = run(project, sys.executable, "-m", "stages.train", "conv3d", "--after-failure", check=False)
+    result = run(project, sys.executable, *stage_argv("train@conv3d", fallback=True), check=False)
     assert result.returncode == 1
     assert "No epoch had completed: `dvc repro` starts the training over" in result.stderr
 

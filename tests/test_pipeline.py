@@ -18,6 +18,7 @@ from tiny import shrink_inputs
 
 from actionrec.data.flow import unpack_flow
 from actionrec.data.framestore import load_frames, read_manifest
+from actionrec.pipeline import stage_argv
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +136,7 @@ def test_unknown_source_fails_naming_valid_ones(project, tmp_path):
     bad = tmp_path / "repo"
     shutil.copytree(project, bad, ignore=top_level_ignore(project, "data"))
     edit_params(bad, lambda p: {**p, "data": {**p["data"], "source": "youtube"}})
-    result = subprocess.run([sys.executable, "-m", "stages.download"], cwd=bad, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, *stage_argv("download")], cwd=bad, capture_output=True, text=True)
     assert result.returncode == 2
     assert "data.source" in result.stderr and "synthetic, ucf101, kaggle, folder" in result.stderr
     assert "Traceback" not in result.stderr

@@ -112,7 +112,7 @@ def assert_same_input(a, b):
 
 @pytest.mark.parametrize("arch", list(TINY))
 def test_load_trained_reads_what_training_recorded(arch, trained_dir):
-    trained = load_trained(arch, trained_dir)
+    trained = load_trained(arch, trained_dir / arch)
     kind = models.get(arch).INPUT
     assert (trained.architecture, trained.classes, trained.input, trained.input_size) == (arch, CLASSES, kind, SIZE)
     assert trained.sampling == Sampling(kind, **SAMPLING[arch])
@@ -122,7 +122,7 @@ def test_load_trained_reads_what_training_recorded(arch, trained_dir):
 @pytest.mark.parametrize("clips, crops", [(1, 1), (2, 3)])
 @pytest.mark.parametrize("arch", list(TINY))
 def test_a_new_video_gets_exactly_the_input_evaluation_builds_from_the_store(arch, clips, crops, trained_dir, video, store):
-    trained = load_trained(arch, trained_dir)
+    trained = load_trained(arch, trained_dir / arch)
     frames_pack, flow_pack, n, h, w = encode_new_video(trained, video)
     (row,) = read_manifest(store / "frames")
     assert (n, h, w) == (row["num_frames"], row["height"], row["width"]) == (N, 32, 43)
@@ -158,7 +158,7 @@ def test_a_new_video_gets_exactly_the_input_evaluation_builds_from_the_store(arc
     ],
 )
 def test_views_make_clips_x_crops_examples(arch, clips, crops, shape, trained_dir, store):
-    x = store_inputs(load_trained(arch, trained_dir), store, clips, crops)
+    x = store_inputs(load_trained(arch, trained_dir / arch), store, clips, crops)
     rgb = x["rgb"] if isinstance(x, dict) else x
     assert rgb.shape == shape
     if arch == "two_stream":
@@ -166,10 +166,10 @@ def test_views_make_clips_x_crops_examples(arch, clips, crops, shape, trained_di
 
 
 def test_test_views_are_the_right_frames(trained_dir, store):
-    frames = store_inputs(load_trained("basic_cnn", trained_dir), store, clips=2)
+    frames = store_inputs(load_trained("basic_cnn", trained_dir / "basic_cnn"), store, clips=2)
     # 2 x 3 = 6 frames at the centres of 6 equal segments of 16 frames
     assert frame_indices(frames, store).tolist() == [1, 4, 6, 9, 12, 14]
-    clip = load_trained("cnn_lstm", trained_dir)
+    clip = load_trained("cnn_lstm", trained_dir / "cnn_lstm")
     centre = store_inputs(clip, store)  # one clip: the centre window of span (4 - 1) * 2 + 1 = 7
     assert frame_indices(centre, store).tolist() == [[4, 6, 8, 10]]
     ends = store_inputs(clip, store, clips=2)  # two clips: from frame 0, and ending at the last frame
@@ -186,7 +186,7 @@ def test_test_views_are_the_right_frames(trained_dir, store):
 
 
 def test_two_stream_flow_is_centred_on_the_clip(trained_dir, store):
-    trained = load_trained("two_stream", trained_dir)
+    trained = load_trained("two_stream", trained_dir / "two_stream")
     x = store_inputs(trained, store)
     (row,) = read_manifest(store / "frames")
     fields = unpack_flow((store / "flow" / row["frames"]).read_bytes()).astype(np.float32)
@@ -195,7 +195,7 @@ def test_two_stream_flow_is_centred_on_the_clip(trained_dir, store):
 
 
 def test_given_flow_is_used_as_is(trained_dir, video):
-    trained = load_trained("two_stream", trained_dir)
+    trained = load_trained("two_stream", trained_dir / "two_stream")
     frames_pack, _, n, h, w = encode_new_video(trained, video)
     still = pack_flow(np.full((n - 1, h, w, 2), ZERO, np.uint8), 90)
     x = video_inputs(trained, frames_pack, n, h, w, still)
@@ -205,7 +205,7 @@ def test_given_flow_is_used_as_is(trained_dir, video):
 
 
 def test_unreadable_video_raises(trained_dir, broken, tmp_path):
-    trained = load_trained("basic_cnn", trained_dir)
+    trained = load_trained("basic_cnn", trained_dir / "basic_cnn")
     truncated = tmp_path / "cut.avi"
     data = write_video(tmp_path / "whole.avi", 40).read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
@@ -221,24 +221,24 @@ def test_unreadable_video_raises(trained_dir, broken, tmp_path):
 
 
 def test_top_k_is_best_first(trained_dir):
-    trained = load_trained("basic_cnn", trained_dir)
+    trained = load_trained("basic_cnn", trained_dir / "basic_cnn")
     assert top_k(trained, np.array([0.2, 0.5, 0.3], np.float32), 2) == [("Beta", 0.5), ("Gamma", pytest.approx(0.3))]
     assert len(top_k(trained, np.array([0.2, 0.5, 0.3]), 10)) == 3
 
 
 def test_load_errors_name_the_fix(trained_dir, tmp_path):
     with pytest.raises(PipelineError, match=r"dvc repro train@conv3d") as err:
-        load_trained("conv3d", trained_dir)
+        load_trained("conv3d", trained_dir / "conv3d")
     assert str(trained_dir / "conv3d") in str(err.value)
     with pytest.raises(ParamError) as err:
-        load_trained("nope", trained_dir)
+        load_trained("nope", trained_dir / "nope")
     assert all(name in str(err.value) for name in models.ARCHITECTURES)
     with pytest.raises(ParamError, match="one of basic_cnn"):
-        load_trained("ensemble", trained_dir)
+        load_trained("ensemble", trained_dir / "ensemble")
     shutil.copytree(trained_dir / "basic_cnn", tmp_path / "basic_cnn")
     (tmp_path / "basic_cnn" / "model.keras").unlink()
     with pytest.raises(PipelineError, match=r"model\.keras.*dvc repro train@basic_cnn"):
-        load_trained("basic_cnn", tmp_path)
+        load_trained("basic_cnn", tmp_path / "basic_cnn")
 
 
 def old_format(models_dir: Path, trained_dir: Path, arch: str = "basic_cnn") -> Path:
@@ -251,7 +251,7 @@ def old_format(models_dir: Path, trained_dir: Path, arch: str = "basic_cnn") -> 
 def test_old_classes_json_without_sampling_says_to_retrain(trained_dir, tmp_path):
     old_format(tmp_path, trained_dir)
     with pytest.raises(PipelineError, match=r"older version.*rerun `dvc repro train@basic_cnn`") as err:
-        load_trained("basic_cnn", tmp_path)
+        load_trained("basic_cnn", tmp_path / "basic_cnn")
     assert str(tmp_path / "basic_cnn") in str(err.value)
 
 
@@ -260,7 +260,7 @@ def test_more_classes_than_outputs_says_to_retrain(trained_dir, tmp_path):
     meta = json.loads((tmp_path / "basic_cnn" / "classes.json").read_text())
     write_json(tmp_path / "basic_cnn" / "classes.json", {**meta, "classes": [*CLASSES, "Delta"]})
     with pytest.raises(PipelineError, match=r"3 outputs but classes.json lists 4 classes.*dvc repro train@basic_cnn"):
-        load_trained("basic_cnn", tmp_path)
+        load_trained("basic_cnn", tmp_path / "basic_cnn")
 
 
 def test_two_stream_without_recorded_flow_settings_needs_the_flow(trained_dir, video, store, tmp_path):
@@ -268,7 +268,7 @@ def test_two_stream_without_recorded_flow_settings_needs_the_flow(trained_dir, v
     meta = json.loads((tmp_path / "two_stream" / "classes.json").read_text())
     del meta["flow"]
     write_json(tmp_path / "two_stream" / "classes.json", meta)
-    trained = load_trained("two_stream", tmp_path)
+    trained = load_trained("two_stream", tmp_path / "two_stream")
     with pytest.raises(PipelineError, match=r"dvc repro train@two_stream"):
         predict_video(trained, video)
     assert predict_inputs(trained, store_inputs(trained, store)).shape == (3,)  # given the flow, it still predicts
@@ -287,7 +287,7 @@ def test_cli_prints_top_k_per_video(trained_dir, video):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 6 and lines[0] == lines[3] == str(video)
-    trained = load_trained("cnn_lstm", trained_dir)
+    trained = load_trained("cnn_lstm", trained_dir / "cnn_lstm")
     expected = top_k(trained, predict_video(trained, video, clips=2, crops=3), 2)
     for line, (name, prob) in zip(lines[1:3], expected):
         assert line.split() == [f"{prob:.3f}", name]
@@ -331,7 +331,7 @@ def test_cli_json_reports_broken_videos_and_still_predicts_the_others(trained_di
     assert sorted(p["class"] for p in predictions) == sorted(CLASSES)
     probs = [p["probability"] for p in predictions]
     assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1.0, rel=1e-5)
-    expected = predict_video(load_trained("basic_cnn", trained_dir), video)
+    expected = predict_video(load_trained("basic_cnn", trained_dir / "basic_cnn"), video)
     assert {p["class"]: p["probability"] for p in predictions} == pytest.approx(dict(zip(CLASSES, expected.tolist())), rel=1e-5)
     assert str(empty) in result.stderr and str(text) in result.stderr
 

@@ -720,5 +720,12 @@ def test_synthetic_source(tmp_path):
     assert report["classes"] == len(synthetic.CLASSES) and report["videos"] == 4 * len(synthetic.CLASSES)
     assert_consistent(tmp_path / "raw")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]  # the scratch dir is gone
+    lists = tmp_path / "raw" / ucf101.LISTS_DIR
+    assert ucf101.read_class_kinds(lists, list(synthetic.CLASSES)) == synthetic.CLASSES  # motion / appearance, for scoring
+    picked = {**params, "classes": ["Triangle", "Rising"]}
+    sources.prepare_dataset(picked, tmp_path / "two", seed=1, cache_dir=tmp_path / "c")
+    lists = tmp_path / "two" / ucf101.LISTS_DIR
+    assert ucf101.read_class_kinds(lists, ucf101.read_class_index(lists)) == {"Rising": "motion", "Triangle": "appearance"}
+    assert (lists / ucf101.KINDS_FILE).read_text().splitlines() == ["Rising motion", "Triangle appearance"]
     with pytest.raises(ParamError, match="data.synthetic.colour"):
         sources.prepare_dataset({**params, "synthetic": {"colour": 1}}, tmp_path / "raw", seed=1, cache_dir=tmp_path / "c")

@@ -21,6 +21,8 @@ import yaml
 from conftest import REPO
 from tiny import shrink_inputs
 
+from actionrec.pipeline import stage_argv
+
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
@@ -51,7 +53,7 @@ def store(tmp_path_factory) -> Path:
     root.mkdir()
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     for stage in ("download", "extract", "flow"):
-        run(root, sys.executable, "-m", f"stages.{stage}")
+        run(root, sys.executable, *stage_argv(stage))
     return root
 
 
@@ -81,9 +83,9 @@ def outputs(root: Path) -> set[str]:
 def test_two_horovod_processes_stay_in_sync_and_write_what_one_writes(project, tmp_path):
     single = tmp_path / "single"
     shutil.copytree(project, single, symlinks=True)
-    run(single, "horovodrun", "-np", "1", "-H", "localhost:1", sys.executable, "-m", "stages.train", "basic_cnn")
+    run(single, "horovodrun", "-np", "1", "-H", "localhost:1", sys.executable, *stage_argv("train@basic_cnn"))
 
-    result = run(project, "horovodrun", "-np", "2", "-H", "localhost:2", sys.executable, "-m", "stages.train", "basic_cnn")
+    result = run(project, "horovodrun", "-np", "2", "-H", "localhost:2", sys.executable, *stage_argv("train@basic_cnn"))
     summary = json.loads((project / "metrics/train/basic_cnn.json").read_text())
     assert summary["processes"] == 2 and summary["ranks_in_sync"] is True
     assert outputs(project) == outputs(single)  # rank 0 alone writes, and it writes the same set
@@ -113,12 +115,12 @@ def test_killed_run_resumes_after_its_last_epoch_with_the_same_result(project, t
     set_params(project, change)
     reference = tmp_path / "reference"
     shutil.copytree(project, reference, symlinks=True)
-    run(reference, sys.executable, "-m", "stages.train", arch)
+    run(reference, sys.executable, *stage_argv(f"train@{arch}"))
     expected = json.loads((reference / f"data/models/{arch}/history.json").read_text())
 
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stages.train", arch],
+        [sys.executable, *stage_argv(f"train@{arch}")],
         cwd=project,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -134,7 +136,7 @@ def test_killed_run_resumes_after_its_last_epoch_with_the_same_result(project, t
     assert 1 <= done < 4, "the run should be killed after its first epoch and before the end"
     assert not (project / f"data/models/{arch}/model.keras").exists()
 
-    result = run(project, sys.executable, "-m", "stages.train", arch)
+    result = run(project, sys.executable, *stage_argv(f"train@{arch}"))
     assert f"resuming after epoch {done}" in result.stdout
     history = json.loads((project / f"data/models/{arch}/history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
@@ -188,12 +190,12 @@ def test_two_runs_under_one_seed_end_with_bit_identical_weights(arch, tmp_path):
 
 def test_a_checkpoint_of_other_params_is_never_reused(project):
     set_params(project, lambda p: p["architectures"]["basic_cnn"].update(epochs=1))
-    run(project, sys.executable, "-m", "stages.train", "basic_cnn")
+    run(project, sys.executable, *stage_argv("train@basic_cnn"))
     stale = project / "data/checkpoints/basic_cnn/0123456789abcdef"
     stale.mkdir(parents=True)
     (stale / "state.json").write_text(json.dumps({"epoch": 1}))
     set_params(project, lambda p: p["architectures"]["basic_cnn"].update(learning_rate=0.002))
-    result = run(project, sys.executable, "-m", "stages.train", "basic_cnn")
+    result = run(project, sys.executable, *stage_argv("train@basic_cnn"))
     assert "resuming" not in result.stdout
 
 
@@ -215,14 +217,14 @@ def test_a_checkpoint_of_other_params_is_never_reused(project):
 )
 def test_bad_params_fail_naming_the_key(project, change, message):
     set_params(project, change)
-    result = run(project, sys.executable, "-m", "stages.train", "basic_cnn", check=False)
+    result = run(project, sys.executable, *stage_argv("train@basic_cnn"), check=False)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_clip_len_below_what_conv3d_needs(project):
     set_params(project, lambda p: p["architectures"]["conv3d"].update(blocks=4))  # pools time 3 times: needs 8 frames
-    result = run(project, sys.executable, "-m", "stages.train", "conv3d", check=False)
+    result = run(project, sys.executable, *stage_argv("train@conv3d"), check=False)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "'architectures.conv3d.sampling.clip_len': 4" in result.stderr and "at least 8 for conv3d" in result.stderr
 
@@ -238,19 +240,19 @@ def test_clip_len_below_what_conv3d_needs(project):
 )
 def test_bad_input_size_or_sampling_fails_before_training(project, change, message):
     set_params(project, lambda p: change(p["architectures"]["conv3d"]))
-    result = run(project, sys.executable, "-m", "stages.train", "conv3d", check=False)
+    result = run(project, sys.executable, *stage_argv("train@conv3d"), check=False)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
 
 
 def test_a_store_built_with_other_frames_params_is_refused(project):
     set_params(project, lambda p: p["frames"].update(short_side=40))
-    result = run(project, sys.executable, "-m", "stages.train", "basic_cnn", check=False)
+    result = run(project, sys.executable, *stage_argv("train@basic_cnn"), check=False)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "frames.short_side=32 but params.yaml says 40" in result.stderr and "dvc repro extract" in result.stderr
 
 
 def test_unknown_architecture_lists_the_valid_names(project):
-    result = run(project, sys.executable, "-m", "stages.train", "resnet", check=False)
+    result = run(project, sys.executable, "-m", "stages.train", "resnet", *stage_argv("train@basic_cnn")[3:], check=False)
     assert result.returncode == 2
     assert "resnet" in result.stderr and "basic_cnn, vgg, mobilenet" in result.stderr and "two_stream" in result.stderr
 

@@ -87,3 +87,18 @@ def test_select_videos_is_stratified_and_deterministic():
 def test_select_videos_bad_params(wanted, fraction, key):
     with pytest.raises(ParamError, match=key):
         ucf101.select_videos(["A/v_A_g01_c01.avi"], ["A"], wanted, fraction, seed=0)
+
+
+def test_class_kinds_are_read_in_class_order_and_bad_files_are_named(tmp_path):
+    assert ucf101.read_class_kinds(OFFICIAL, ucf101.read_class_index(OFFICIAL)) is None  # UCF101: scored as a whole
+    ucf101.write_class_kinds(tmp_path, {"Beta": "motion", "Alpha": "appearance"})
+    assert b"\r\n" in (tmp_path / ucf101.KINDS_FILE).read_bytes()  # like the official lists
+    assert ucf101.read_class_kinds(tmp_path, ["Alpha", "Beta"]) == {"Alpha": "appearance", "Beta": "motion"}
+    with pytest.raises(DataError, match=r"classKinds.txt: no kind for class\(es\) Gamma of classInd.txt"):
+        ucf101.read_class_kinds(tmp_path, ["Alpha", "Beta", "Gamma"])
+    (tmp_path / ucf101.KINDS_FILE).write_text("Alpha appearance\nBeta\n")
+    with pytest.raises(DataError, match=r"classKinds.txt:2: expected '<ClassName> <kind>', got 'Beta'"):
+        ucf101.read_class_kinds(tmp_path, ["Alpha", "Beta"])
+    (tmp_path / ucf101.KINDS_FILE).write_text("Alpha appearance\nAlpha motion\n")
+    with pytest.raises(DataError, match=r"classKinds.txt:2: class 'Alpha' is listed twice"):
+        ucf101.read_class_kinds(tmp_path, ["Alpha"])

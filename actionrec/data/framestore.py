@@ -2,7 +2,7 @@
 
 Layout of ``data/frames/``::
 
-    store.json       short_side, fps, quality, split, classes (the contract readers check)
+    store.json       short_side, fps, quality, split, classes, class_kinds (the contract readers check)
     manifest.csv     one row per usable video (see MANIFEST_COLUMNS)
     skipped.json     videos that could not be used, each with its reason
     videos/<Class>/<stem>.jpgs   every frame of the video as a JPEG pack (see pack())
@@ -159,6 +159,7 @@ def extract(raw: Path, out: Path, *, split: int, short_side: int, fps: float | N
     raw = Path(raw)
     videos = ucf101.index_dataset(raw, split)
     classes = ucf101.read_class_index(raw / ucf101.LISTS_DIR)
+    class_kinds = ucf101.read_class_kinds(raw / ucf101.LISTS_DIR, classes)  # None: scored as a whole
     if not videos:
         raise DataError(f"{raw}: split {split} lists no videos")
     skipped: list[dict] = []
@@ -207,6 +208,7 @@ def extract(raw: Path, out: Path, *, split: int, short_side: int, fps: float | N
             "quality": quality,
             "split": split,
             "classes": classes,
+            "class_kinds": class_kinds,
             "videos": sum(per_class.values()),
             "skipped": len(skipped),
             "frames": total_frames,
@@ -226,7 +228,7 @@ def read_store(store: Path, params: dict | None = None) -> dict:
     if not path.is_file():
         raise DataError(f"{path}: frame store not found (run `dvc repro extract`)")
     info = json.loads(path.read_text())
-    if info.get("format") != "jpeg-pack":
+    if info.get("format") != "jpeg-pack" or "class_kinds" not in info:
         raise DataError(f"{store}: an old frame store format (rebuild it with `dvc repro extract`)")
     if params is not None:
         for key in STORE_KEYS:

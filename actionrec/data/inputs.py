@@ -117,8 +117,9 @@ def _decode(raw: tf.Tensor, indices: tf.Tensor, window: tf.Tensor, channels: int
 def _resize(images: tf.Tensor, window: tf.Tensor, size: int, channels: int) -> tf.Tensor:
     """Resize crops to ``size`` (only when the crop is not already that size: no needless blur)."""
     same = tf.logical_and(tf.equal(window[2], size), tf.equal(window[3], size))
-    # Plain bilinear: crops shrink by at most short_side / input_size (128 -> 112), where an
-    # antialiasing filter buys nothing visible and costs 5x (bench/input.py).
+    # Plain bilinear both ways: crops shrink by at most short_side / input_size (128 -> 112), where
+    # an antialiasing filter buys nothing visible and costs 5x (bench/input.py), and an upscale
+    # (input_size above the short side, at most 4x) has nothing to alias.
     out = tf.cond(same, lambda: images, lambda: tf.image.resize(images, [size, size]))
     return tf.reshape(out, [tf.shape(images)[0], size, size, channels])
 

@@ -80,6 +80,7 @@ def materialize(
     src_root, dest = Path(src_root), Path(dest)
     lists_dir = Path(lists_dir) if lists_dir else src_root / LISTS_DIR
     all_classes = ucf101.read_class_index(lists_dir)
+    kinds = ucf101.read_class_kinds(lists_dir, all_classes)
     known = set(all_classes)
     lists = {(kind, split): ucf101.read_split_list(lists_dir, kind, split) for split in SPLITS for kind in ("train", "test")}
     listed = list(dict.fromkeys(rel for entries in lists.values() for rel in entries))
@@ -100,6 +101,7 @@ def materialize(
     keep = set(kept)
     splits = {s: ([r for r in lists["train", s] if r in keep], [r for r in lists["test", s] if r in keep]) for s in SPLITS}
     _write_lists(dest / LISTS_DIR, kept_classes, splits)
+    ucf101.write_class_kinds(dest / LISTS_DIR, kinds and {name: kinds[name] for name in kept_classes})
     return {
         "classes": len(kept_classes),
         "class_names": kept_classes,

@@ -53,11 +53,6 @@ CLASSES: dict[str, str] = {
 }
 
 
-def class_kinds(classes: list[str]) -> dict[str, str] | None:
-    """Motion/appearance kind of each class, for this diagnostic set (None for other data)."""
-    return {c: CLASSES[c] for c in classes} if set(classes) <= set(CLASSES) else None
-
-
 MOTION_PAIRS: list[tuple[str, str]] = [("Rising", "Falling"), ("Growing", "Shrinking"), ("Appearing", "Vanishing")]
 
 _SHIFT = 4  # cv2 drawing with 4 fractional bits: sub-pixel positions, so slow motion stays smooth
@@ -237,7 +232,7 @@ def generate(
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Write <root>/<Class>/v_<Class>_gGG_cCC.avi for every class, group (1..groups) and clip
-    (1..clips_per_group), then the split lists via actionrec.data.ucf101.write_lists(root, list(CLASSES), videos).
+    (1..clips_per_group), then the split lists and the class kinds via actionrec.data.ucf101.write_lists.
     Returns relative paths. ``size`` is (width, height); ``progress(done)`` is called after each video."""
     frames, size = _validate(groups, clips_per_group, frames, size, fps, seed)
     root = Path(root)
@@ -257,5 +252,5 @@ def generate(
                 videos.append(rel)
                 if progress:
                     progress(len(videos))
-    ucf101.write_lists(root, list(CLASSES), videos)
+    ucf101.write_lists(root, list(CLASSES), videos, kinds=CLASSES)
     return videos

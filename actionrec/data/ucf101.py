@@ -6,6 +6,10 @@ Layout every data source produces (the official one)::
     <root>/ucfTrainTestlist/classInd.txt             "1 ApplyEyeMakeup" ...
     <root>/ucfTrainTestlist/trainlist0k.txt          "<Class>/<file> <label>"
     <root>/ucfTrainTestlist/testlist0k.txt           "<Class>/<file>"
+    <root>/ucfTrainTestlist/classKinds.txt           "<Class> <kind>" (optional, not official)
+
+``classKinds.txt`` groups the classes into kinds that are scored apart (the synthetic set's
+motion and appearance classes); datasets without it (UCF101) are scored as a whole.
 
 Labels always come from classInd and the *folder* name, never from the file name: the
 official lists contain ``HandstandPushups/v_HandStandPushups_g01_c01.avi``.
@@ -23,6 +27,7 @@ from pathlib import Path
 from actionrec.errors import DataError, ParamError
 
 LISTS_DIR = "ucfTrainTestlist"
+KINDS_FILE = "classKinds.txt"
 SPLITS = (1, 2, 3)
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
 _NAME_RE = re.compile(r"^v_(?P<cls>.+)_g(?P<group>\d+)_c(?P<clip>\d+)\.[A-Za-z0-9]+$")
@@ -88,12 +93,38 @@ def read_split_list(lists_dir: Path, kind: str, split: int) -> list[str]:
     return [line.split()[0] for line in _read_lines(path)]
 
 
-def write_lists(root: Path, classes: list[str], videos: list[str]) -> None:
-    """Write classInd and all three train/test lists for ``videos`` (relative paths) by the group rule."""
+def read_class_kinds(lists_dir: Path, classes: list[str]) -> dict[str, str] | None:
+    """The kind of each of ``classes`` from ``classKinds.txt``, in their order; None without the file."""
+    path = Path(lists_dir) / KINDS_FILE
+    if not path.is_file():
+        return None
+    kinds: dict[str, str] = {}
+    for line_no, line in enumerate(_read_lines(path), 1):
+        parts = line.split()
+        if len(parts) != 2:
+            raise DataError(f"{path}:{line_no}: expected '<ClassName> <kind>', got {line!r}")
+        if parts[0] in kinds:
+            raise DataError(f"{path}:{line_no}: class {parts[0]!r} is listed twice")
+        kinds[parts[0]] = parts[1]
+    missing = [name for name in classes if name not in kinds]
+    if missing:
+        raise DataError(f"{path}: no kind for class(es) {', '.join(missing)} of classInd.txt")
+    return {name: kinds[name] for name in classes}
+
+
+def write_class_kinds(lists_dir: Path, kinds: dict[str, str] | None) -> None:
+    if kinds:
+        (Path(lists_dir) / KINDS_FILE).write_text("".join(f"{name} {kind}\r\n" for name, kind in kinds.items()))
+
+
+def write_lists(root: Path, classes: list[str], videos: list[str], kinds: dict[str, str] | None = None) -> None:
+    """Write classInd (and classKinds, given ``kinds``) and all three train/test lists for ``videos``
+    (relative paths) by the group rule."""
     out = Path(root) / LISTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     label_of = {name: i + 1 for i, name in enumerate(classes)}
     (out / "classInd.txt").write_text("".join(f"{i} {name}\r\n" for name, i in label_of.items()))
+    write_class_kinds(out, kinds)
     for split in SPLITS:
         held_out = test_groups(split)
         train, test = [], []

@@ -9,21 +9,22 @@ rank it beside the nine architectures (:mod:`actionrec.evaluate.entries`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 import models
 from actionrec import config
-from actionrec.data import synthetic
+from actionrec.data.framestore import read_store
 from actionrec.errors import DataError, ParamError
 from actionrec.evaluate import evaluation, metrics
 from actionrec.evaluate.entries import ENSEMBLE
-from actionrec.evaluate.evaluation import METRICS_DIR, MODELS_DIR, PREDICTIONS, TRAIN_METRICS
+from actionrec.evaluate.evaluation import EvaluationPaths
 from actionrec.evaluate.predictions import Predictions
 from actionrec.io import atomic_dir, read_json, write_json
 
 INPUT = "predictions"
 METHODS = ("mean", "weighted")
-DIR = MODELS_DIR / ENSEMBLE
 
 
 def combine(probabilities: list[np.ndarray], method: str = "mean", weights: list[float] | None = None) -> np.ndarray:
@@ -62,27 +63,33 @@ def members(params: dict) -> tuple[list[str], str]:
     return names, config.choice(params, "ensemble.method", METHODS)
 
 
-def build(params: dict) -> dict:
-    """Combine the members' test predictions into ``data/models/ensemble/``; returns its summary."""
+def build(params: dict, *, predictions: Path, models_dir: Path, trained: Path, evaluated: Path, frames: Path, out: Path) -> dict:
+    """Combine the members' test predictions into ``out``; returns its summary.
+
+    A member's files are ``<predictions>/<name>.csv`` (test), ``<models_dir>/<name>/val_predictions.csv``,
+    ``<trained>/<name>.json`` and ``<evaluated>/<name>.json`` (its training and test metrics);
+    ``frames`` is the frame store, for the class kinds.
+    """
     names, method = members(params)
-    preds = [Predictions.read(PREDICTIONS / f"{m}.csv") for m in names]
-    for member, p in zip(names[1:], preds[1:]):
+    test_files = [Path(predictions) / f"{m}.csv" for m in names]
+    preds = [Predictions.read(path) for path in test_files]
+    for path, p in zip(test_files[1:], preds[1:]):
         if p.videos != preds[0].videos or p.classes != preds[0].classes:
-            raise DataError(f"{PREDICTIONS / member}.csv: other videos or classes than {PREDICTIONS / names[0]}.csv (rerun evaluate)")
-    trained = {m: read_json(TRAIN_METRICS / f"{m}.json", f"train@{m}") for m in names}
-    evaluated = {m: read_json(METRICS_DIR / f"{m}.json", f"evaluate@{m}") for m in names}
+            raise DataError(f"{path}: other videos or classes than {test_files[0]} (rerun evaluate)")
+    trained = {m: read_json(Path(trained) / f"{m}.json", f"train@{m}") for m in names}
+    evaluated = {m: read_json(Path(evaluated) / f"{m}.json", f"evaluate@{m}") for m in names}
     weights = [float(trained[m]["val_video_accuracy"]) for m in names]
     combined = combine([p.probabilities for p in preds], method, weights)
     # The same combination of the members' validation predictions: the ensemble's own validation
     # score, comparable with every member's (model selection never looks at the test split).
-    val = [Predictions.read(MODELS_DIR / m / "val_predictions.csv") for m in names]
-    for member, p in zip(names[1:], val[1:]):
+    val_files = [Path(models_dir) / m / "val_predictions.csv" for m in names]
+    val = [Predictions.read(path) for path in val_files]
+    for path, p in zip(val_files[1:], val[1:]):
         if p.videos != val[0].videos:
-            raise DataError(
-                f"{MODELS_DIR / member}/val_predictions.csv: other validation videos than {names[0]}'s (retrain with one train.val_groups and seed)"
-            )
+            raise DataError(f"{path}: other validation videos than {names[0]}'s (retrain with one train.val_groups and seed)")
     val_combined = combine([p.probabilities for p in val], method, weights)
-    validation = metrics.video_accuracy(val[0].labels, val_combined, val[0].classes, synthetic.class_kinds(val[0].classes), prefix="val_")
+    kinds = read_store(frames)["class_kinds"]
+    validation = metrics.video_accuracy(val[0].labels, val_combined, val[0].classes, kinds, prefix="val_")
     summary = {
         "members": names,
         "method": method,
@@ -92,22 +99,25 @@ def build(params: dict) -> dict:
         "latency_ms": round(sum(float(evaluated[m]["latency_ms"]) for m in names), 3),
         **validation,
     }
-    with atomic_dir(DIR) as tmp:
+    with atomic_dir(out) as tmp:
         Predictions(preds[0].videos, preds[0].labels, combined, preds[0].classes).write(tmp / "predictions.csv")
         write_json(tmp / "ensemble.json", summary)
     return summary
 
 
-def read_summary() -> dict:
-    """What :func:`build` recorded: members, method, weights, parameters, latency, validation scores."""
-    return read_json(DIR / "ensemble.json", ENSEMBLE)
+def read_summary(directory: Path) -> dict:
+    """What :func:`build` recorded in ``directory``: members, method, weights, parameters, latency, validation scores."""
+    return read_json(Path(directory) / "ensemble.json", ENSEMBLE)
 
 
-def evaluate() -> dict:
-    """``evaluate@ensemble``: score the combined test predictions and write the same files as every architecture."""
-    summary = read_summary()
-    pred = Predictions.read(DIR / "predictions.csv")
-    evaluation.check_same_videos(pred, evaluation.test_rows(), DIR / "predictions.csv")
+def evaluate(paths: EvaluationPaths) -> dict:
+    """``evaluate@ensemble``: score the combined test predictions (in ``paths.model``) and write the
+    same files as every architecture."""
+    summary = read_summary(paths.model)
+    path = paths.model / "predictions.csv"
+    pred = Predictions.read(path)
+    evaluation.check_same_videos(pred, evaluation.test_rows(paths.frames), path, paths.frames)
+    kinds = read_store(paths.frames)["class_kinds"]
     return evaluation.record(
-        ENSEMBLE, INPUT, pred, example_accuracy=None, parameters=summary["parameters"], latency_ms=summary["latency_ms"]
+        ENSEMBLE, INPUT, pred, kinds, paths, example_accuracy=None, parameters=summary["parameters"], latency_ms=summary["latency_ms"]
     )

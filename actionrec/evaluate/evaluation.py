@@ -4,33 +4,48 @@
 :mod:`actionrec.evaluate.inference` (the same input path as ``stages.predict``), and scores the
 video-level probabilities; :mod:`actionrec.evaluate.ensemble` scores the combined predictions through
 :func:`record` too. Both write the same files, so the ensemble, the leaderboard and the report
-treat every entry alike:
+treat every entry alike (:class:`EvaluationPaths`, the paths dvc.yaml gives):
 
 - ``data/predictions/<arch>.csv``: video, true label, one probability column per class;
 - ``metrics/evaluate/<arch>.json``: the headline metrics (``dvc metrics``);
 - ``plots/evaluate/<arch>/``: ``confusion.csv`` and ``roc.csv`` (``dvc plots``), ``report.json``
   (per-class precision/recall/F1, confusion matrix, worst confusions) and PNG figures.
+
+Accuracy per class kind (motion, appearance) is scored where the frame store records kinds
+(the synthetic set; UCF101 has none).
 """
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import models
 from actionrec import config
-from actionrec.data import synthetic
 from actionrec.data.framestore import read_manifest, read_store
 from actionrec.errors import DataError
 from actionrec.evaluate import metrics, plots
 from actionrec.evaluate.predictions import Predictions
 from actionrec.io import atomic_dir, write_json
 
-FRAMES, FLOW, MODELS_DIR = Path("data/frames"), Path("data/flow"), Path("data/models")
-PREDICTIONS, METRICS_DIR, PLOTS_DIR = Path("data/predictions"), Path("metrics/evaluate"), Path("plots/evaluate")
-TRAIN_METRICS = Path("metrics/train")
+if TYPE_CHECKING:  # inputs imports TensorFlow, which the ensemble and reporting stages never need
+    from actionrec.data.inputs import Source
+
+
+@dataclass(frozen=True)
+class EvaluationPaths:
+    """Where ``evaluate@<name>`` reads and writes (dvc.yaml passes each to stages/evaluate.py)."""
+
+    frames: Path  # the frame store: the test videos and their class kinds
+    flow: Path  # the flow store (read for two-stream models only)
+    model: Path  # the trained model's directory (the ensemble's: its combined predictions)
+    predictions: Path  # the test predictions written (CSV)
+    metrics: Path  # the headline metrics written (JSON)
+    plots: Path  # the plot data, report and figures written (a directory)
 
 
 def evaluation_settings(params: dict) -> dict:
@@ -42,38 +57,51 @@ def evaluation_settings(params: dict) -> dict:
     }
 
 
-def test_rows(store: Path = FRAMES) -> list[dict]:
+def test_rows(store: Path) -> list[dict]:
     rows = [r for r in read_manifest(store) if r["split"] == "test"]
     if not rows:
         raise DataError(f"{store}/manifest.csv: no test videos (check data.split and data.fraction)")
     return rows
 
 
-def predict_test(trained, rows: list[dict], batch_videos: int, clips: int = 1, crops: int = 1) -> tuple[Predictions, float]:
+def test_source(trained, paths: EvaluationPaths, rows: list[dict]) -> Source:
+    from actionrec.data.inputs import Source
+
+    return Source(paths.frames, rows, paths.flow if trained.sampling.flow_stack else None)
+
+
+def predict_test(trained, source: Source, batch_videos: int, clips: int = 1, crops: int = 1) -> tuple[Predictions, float]:
     """Video probabilities (the mean over a video's test views: ``clips`` x ``crops``) and the
     per-example accuracy (frames for frame models, clips for clip models)."""
-    from actionrec.data.inputs import Source
     from actionrec.evaluate.inference import video_probabilities
 
-    source = Source(FRAMES, rows, FLOW if trained.sampling.flow_stack else None)
     probs, correct = video_probabilities(trained.model, source, trained.sampling, trained.input_size, batch_videos, clips, crops)
+    rows = source.rows
     predictions = Predictions([r["video"] for r in rows], np.array([r["label"] for r in rows]), probs, trained.classes)
     return predictions, float(correct.mean())
 
 
-def latency_per_video(trained, row: dict, repeats: int, clips: int = 1, crops: int = 1) -> float:
-    """Median ms for one video's forward pass over its test views (views already decoded), after warm-up."""
+def latency_per_video(trained, source: Source, repeats: int, clips: int = 1, crops: int = 1) -> float:
+    """Median ms for the forward pass over the test views of the source's first video (views
+    already decoded), after warm-up."""
     from actionrec.evaluate.inference import predict_inputs, video_inputs
 
-    flow = (FLOW / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
-    inputs = video_inputs(
-        trained, (FRAMES / row["frames"]).read_bytes(), row["num_frames"], row["height"], row["width"], flow, clips, crops
-    )
+    row = source.rows[0]
+    flow = (Path(source.flow_root) / row["frames"]).read_bytes() if trained.sampling.flow_stack else None
+    frames = (Path(source.frames_root) / row["frames"]).read_bytes()
+    inputs = video_inputs(trained, frames, row["num_frames"], row["height"], row["width"], flow, clips, crops)
     return metrics.latency_ms(lambda: predict_inputs(trained, inputs), warmup=2, repeats=repeats)["median"]
 
 
 def score(
-    arch: str, kind: str, pred: Predictions, *, example_accuracy: float | None, parameters: int, latency_ms: float
+    arch: str,
+    kind: str,
+    pred: Predictions,
+    kinds: dict[str, str] | None,
+    *,
+    example_accuracy: float | None,
+    parameters: int,
+    latency_ms: float,
 ) -> tuple[dict, dict]:
     """The headline metrics (for metrics/) and the detailed report (per class, confusion)."""
     summary = metrics.classification_summary(pred.labels, pred.probabilities, pred.classes)
@@ -89,7 +117,6 @@ def score(
         "auc_macro": summary["auc_macro"],
         "auc_micro": summary["auc_micro"],
     }
-    kinds = synthetic.class_kinds(pred.classes)
     if kinds:
         for kind, value in metrics.accuracy_by_kind(pred.labels, predicted, pred.classes, kinds).items():
             headline[f"accuracy_{kind}"] = value
@@ -129,39 +156,51 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def evaluate(arch: str, params: dict) -> dict:
+def evaluate(arch: str, params: dict, paths: EvaluationPaths) -> dict:
     """Evaluate one trained architecture on the test split and write all its outputs."""
     from actionrec.evaluate.inference import load_trained
 
     module = models.get(arch)
     settings = evaluation_settings(params)
-    rows = test_rows()
-    trained = load_trained(arch, MODELS_DIR)
-    store = read_store(FRAMES)
+    rows = test_rows(paths.frames)
+    trained = load_trained(arch, paths.model)
+    store = read_store(paths.frames)
     if trained.store != {k: store[k] for k in trained.store}:
         raise DataError(
-            f"{MODELS_DIR / arch}: trained on a frame store built with {trained.store}, data/frames has "
+            f"{paths.model}: trained on a frame store built with {trained.store}, {paths.frames} has "
             f"{ {k: store[k] for k in trained.store} } (rerun `dvc repro train@{arch}`)"
         )
     if trained.classes != store["classes"]:
-        raise DataError(f"{MODELS_DIR / arch}: trained on other classes than data/frames holds (rerun `dvc repro train@{arch}`)")
+        raise DataError(f"{paths.model}: trained on other classes than {paths.frames} holds (rerun `dvc repro train@{arch}`)")
     views = settings["clips"], settings["crops"]
-    pred, example_accuracy = predict_test(trained, rows, settings["batch_videos"], *views)
-    latency = latency_per_video(trained, rows[0], settings["latency_repeats"], *views)
+    source = test_source(trained, paths, rows)
+    pred, example_accuracy = predict_test(trained, source, settings["batch_videos"], *views)
+    latency = latency_per_video(trained, source, settings["latency_repeats"], *views)
+    parameters = int(trained.model.count_params())
     return record(
-        arch, module.INPUT, pred, example_accuracy=example_accuracy, parameters=int(trained.model.count_params()), latency_ms=latency
+        arch, module.INPUT, pred, store["class_kinds"], paths, example_accuracy=example_accuracy, parameters=parameters, latency_ms=latency
     )
 
 
-def record(name: str, kind: str, pred: Predictions, *, example_accuracy: float | None, parameters: int, latency_ms: float) -> dict:
-    """Score test predictions and write ``data/predictions/<name>.csv``, the plots and the metrics."""
-    headline, report = score(name, kind, pred, example_accuracy=example_accuracy, parameters=parameters, latency_ms=latency_ms)
-    pred.write(PREDICTIONS / f"{name}.csv")
-    write_plots(PLOTS_DIR / name, name, pred, report)
-    write_json(METRICS_DIR / f"{name}.json", headline)
+def record(
+    name: str,
+    kind: str,
+    pred: Predictions,
+    kinds: dict[str, str] | None,
+    paths: EvaluationPaths,
+    *,
+    example_accuracy: float | None,
+    parameters: int,
+    latency_ms: float,
+) -> dict:
+    """Score test predictions and write the predictions, the plots and the metrics."""
+    headline, report = score(name, kind, pred, kinds, example_accuracy=example_accuracy, parameters=parameters, latency_ms=latency_ms)
+    pred.write(paths.predictions)
+    write_plots(paths.plots, name, pred, report)
+    write_json(paths.metrics, headline)
     return headline
 
 
-def check_same_videos(pred: Predictions, rows: list[dict], path: Path) -> None:
+def check_same_videos(pred: Predictions, rows: list[dict], path: Path, store: Path) -> None:
     if pred.videos != [r["video"] for r in rows]:
-        raise DataError(f"{path}: its videos are not the test split of data/frames (rerun the stage that wrote it)")
+        raise DataError(f"{path}: its videos are not the test split of {store} (rerun the stage that wrote it)")

@@ -24,8 +24,6 @@ from actionrec.data.inputs import video_dataset, video_views
 from actionrec.data.sampling import Sampling
 from actionrec.errors import PipelineError
 
-MODELS_DIR = Path("data/models")
-
 
 @dataclass
 class TrainedModel:
@@ -45,10 +43,10 @@ def _require(path: Path, arch: str) -> Path:
     return path
 
 
-def load_trained(arch: str, models_dir: Path = MODELS_DIR) -> TrainedModel:
-    """Load ``<models_dir>/<arch>/model.keras`` and its ``classes.json`` (written by the train stage)."""
+def load_trained(arch: str, directory: Path) -> TrainedModel:
+    """Load ``<directory>/model.keras`` and its ``classes.json`` (written by the train stage)."""
     models.get(arch)  # unknown name (the ensemble included: predict with a member): a ParamError listing the valid ones
-    directory = Path(models_dir) / arch
+    directory = Path(directory)
     if not directory.is_dir():
         raise PipelineError(f"{directory}: no trained {arch} model here (run `dvc repro train@{arch}`)")
     meta = json.loads(_require(directory / "classes.json", arch).read_text())

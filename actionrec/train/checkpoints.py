@@ -1,6 +1,6 @@
 """Per-epoch training checkpoints on disk: where they live, how they are written and read back.
 
-A checkpoint is a directory ``data/checkpoints/<arch>/<config hash>/`` holding every model
+A checkpoint is a directory ``<checkpoints>/<config hash>/`` (dvc.yaml: ``data/checkpoints/<arch>/``) holding every model
 variable (``variables.npz``), the optimizer's (``optimizer.npz``), early stopping's best weights
 (``best.npz``) and ``state.json`` (epoch, history, early-stopping state); the data stream needs
 nothing since it is a function of (seed, epoch). A checkpoint of any other configuration is
@@ -23,8 +23,6 @@ import numpy as np
 
 from actionrec.errors import DataError
 from actionrec.io import write_json
-
-CHECKPOINTS = Path("data/checkpoints")
 
 
 def config_hash(*parts) -> str:
@@ -88,10 +86,10 @@ def read_best(checkpoint: Path) -> list[np.ndarray] | None:
     return _arrays(path) if path.is_file() else None
 
 
-def last_epoch(arch: str) -> tuple[int, Path] | None:
-    """The most recently written checkpoint of ``arch`` (any configuration): (its epoch, its directory)."""
+def last_epoch(checkpoints: Path) -> tuple[int, Path] | None:
+    """The most recently written checkpoint under ``checkpoints`` (any configuration): (its epoch, its directory)."""
     last = None
-    for state in (CHECKPOINTS / arch).glob("*/state.json"):
+    for state in Path(checkpoints).glob("*/state.json"):
         try:
             found = (state.stat().st_mtime, read_state(state.parent)["epoch"], state.parent)
         except (OSError, ValueError, KeyError):
@@ -100,6 +98,6 @@ def last_epoch(arch: str) -> tuple[int, Path] | None:
     return (last[1], last[2]) if last else None
 
 
-def remove(arch: str) -> None:
+def remove(checkpoints: Path) -> None:
     """Once a training run has finished, its checkpoints are no longer needed."""
-    shutil.rmtree(CHECKPOINTS / arch, ignore_errors=True)
+    shutil.rmtree(checkpoints, ignore_errors=True)

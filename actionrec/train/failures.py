@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 from actionrec.train import checkpoints
 
@@ -68,9 +69,9 @@ def run_rank(work, who: str):
         raise
 
 
-def after_failure(arch: str) -> None:
+def after_failure(arch: str, checkpoints_dir: Path) -> None:
     """The last word of a failed ``horovodrun``: how ranks ended, and where training resumes."""
-    last = checkpoints.last_epoch(arch)
+    last = checkpoints.last_epoch(checkpoints_dir)
     if last:
         resume = (
             f"The last checkpoint is epoch {last[0]} ({last[1]}/): `dvc repro` resumes after it, "

@@ -18,7 +18,18 @@ from actionrec.data.sampling import Sampling
 from actionrec.errors import ParamError
 from actionrec.train.recipe import Recipe
 
-FRAMES = Path("data/frames")
+
+@dataclass(frozen=True)
+class TrainPaths:
+    """Where one architecture's training reads and writes (dvc.yaml passes each to stages/train.py)."""
+
+    frames: Path  # the frame store
+    flow: Path  # the flow store (read by clip+flow models only)
+    out: Path  # the trained model and what inference needs (data/models/<arch>/)
+    metrics: Path  # the training summary (metrics/train/<arch>.json)
+    live: Path  # DVCLive's training curves (dvclive/<arch>/)
+    checkpoints: Path  # per-epoch state a killed run resumes from (data/checkpoints/<arch>/)
+    logs: Path  # TensorBoard (logs/<arch>/)
 
 
 @dataclass
@@ -115,10 +126,11 @@ class Run:
     arch_params: dict
     settings: Settings
     recipe: Recipe
-    store: dict  # data/frames/store.json
+    store: dict  # the frame store's store.json
     sampling: Sampling
     size: int  # input_size
     augment: Augment
+    paths: TrainPaths
 
     @property
     def kind(self) -> str:
@@ -130,12 +142,12 @@ class Run:
         return models.InputSpec(frames=frames, height=self.size, width=self.size, flow_stack=self.sampling.flow_stack)
 
 
-def prepare(arch: str, params: dict) -> Run:
+def prepare(arch: str, params: dict, paths: TrainPaths) -> Run:
     module = models.get(arch)
     arch_params = dict(config.get(params, f"architectures.{arch}") or {})
     settings = read_settings(params, arch)
     recipe = Recipe.from_params(params, arch)
-    store = read_store(FRAMES, params)
+    store = read_store(paths.frames, params)
     prefix = f"architectures.{arch}"
     sampling = read_sampling(params, arch, module.INPUT)
     size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
@@ -143,4 +155,4 @@ def prepare(arch: str, params: dict) -> Run:
     if module.INPUT != "frames" and sampling.clip_len < need:
         raise ParamError(f"{prefix}.sampling.clip_len", sampling.clip_len, f"at least {need} for {arch}")
     augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
-    return Run(arch, module, arch_params, settings, recipe, store, sampling, size, augment)
+    return Run(arch, module, arch_params, settings, recipe, store, sampling, size, augment, paths)

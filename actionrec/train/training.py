@@ -18,7 +18,6 @@ from dvclive import Live
 import models
 from actionrec import config
 from actionrec.cluster import distributed
-from actionrec.data import synthetic
 from actionrec.data.framestore import read_manifest
 from actionrec.data.inputs import Source, examples_per_video, make_dataset
 from actionrec.data.sampling import Sampling
@@ -30,11 +29,7 @@ from actionrec.io import atomic_file, file_digest, write_json
 from actionrec.train import checkpoints
 from actionrec.train.callbacks import Checkpoint, LiveLogger, ResumableEarlyStopping
 from actionrec.train.recipe import ClassificationLoss, HeadAccuracy
-from actionrec.train.settings import Run, make_reproducible, prepare
-
-FRAMES, FLOW = Path("data/frames"), Path("data/flow")
-MODELS_DIR, LOGS = Path("data/models"), Path("logs")
-METRICS_DIR, LIVE_DIR = Path("metrics/train"), Path("dvclive")
+from actionrec.train.settings import Run, TrainPaths, make_reproducible, prepare
 
 
 def split_train_val(rows: list[dict], val_groups: int, seed: int) -> tuple[list[dict], list[dict]]:
@@ -49,7 +44,7 @@ def split_train_val(rows: list[dict], val_groups: int, seed: int) -> tuple[list[
 
 
 def validate_videos(
-    module, model, source: Source, sampling: Sampling, size: int, classes: list[str], batch_size: int
+    module, model, source: Source, sampling: Sampling, size: int, classes: list[str], kinds: dict | None, batch_size: int
 ) -> tuple[dict, Predictions]:
     """Video-level accuracy on the validation videos (centre view), overall and per class kind:
     what the models are tuned and compared on (the test split never is).
@@ -70,13 +65,7 @@ def validate_videos(
         result.update(fusion_flow_weight=weight, val_video_accuracy_rgb=accuracy[0], val_video_accuracy_flow=accuracy[-1])
     probs, _ = video_probabilities(model, source, sampling, size, batch_videos)
     predictions = Predictions([r["video"] for r in source.rows], labels, probs, classes)
-    return {**result, **validation_scores(predictions)}, predictions
-
-
-def validation_scores(predictions: Predictions) -> dict:
-    """``val_video_accuracy`` and, on the synthetic set, ``val_accuracy_<kind>`` of validation predictions."""
-    p = predictions
-    return metrics.video_accuracy(p.labels, p.probabilities, p.classes, synthetic.class_kinds(p.classes), prefix="val_")
+    return {**result, **metrics.video_accuracy(labels, probs, classes, kinds, prefix="val_")}, predictions
 
 
 def resume(trainer, optimizer, ckpt_dir: Path, world: distributed.World) -> tuple[dict | None, list | None]:
@@ -102,6 +91,10 @@ def resume(trainer, optimizer, ckpt_dir: Path, world: distributed.World) -> tupl
     return state, best_weights
 
 
+def source(run: Run, rows: list[dict]) -> Source:
+    return Source(run.paths.frames, rows, run.paths.flow if run.sampling.flow_stack else None)
+
+
 def _shard(rows: list[dict], world: distributed.World, what: str) -> list[dict]:
     if len(rows) < world.size:
         raise DataError(f"the {what} set has {len(rows)} videos, fewer than train.processes={world.size}: every rank needs at least one")
@@ -122,7 +115,7 @@ class Videos:
 
 
 def split_videos(run: Run, world: distributed.World) -> Videos:
-    train_rows, val_rows = split_train_val(read_manifest(FRAMES), run.settings.val_groups, run.settings.seed)
+    train_rows, val_rows = split_train_val(read_manifest(run.paths.frames), run.settings.val_groups, run.settings.seed)
     # A frame model's training example is a frame: K of them per video and epoch (one per segment).
     per_video = examples_per_video(run.sampling, 1, 1)
     per_rank = len(train_rows) // world.size * per_video
@@ -161,8 +154,9 @@ def build_trainer(run: Run, world: distributed.World, steps: int):
 def checkpoint_dir(run: Run, params: dict) -> Path:
     # Which machines run the ranks does not change the result: a job resubmitted on other nodes resumes.
     shared = {k: v for k, v in config.get(params, "train").items() if k != "hosts"}
-    parts = (run.arch, run.arch_params, shared, run.sampling.as_dict(), run.store, run.settings.seed, file_digest(FRAMES / "manifest.csv"))
-    return checkpoints.CHECKPOINTS / run.arch / checkpoints.config_hash(*parts)
+    manifest = file_digest(run.paths.frames / "manifest.csv")
+    parts = (run.arch, run.arch_params, shared, run.sampling.as_dict(), run.store, run.settings.seed, manifest)
+    return run.paths.checkpoints / checkpoints.config_hash(*parts)
 
 
 def announce(run: Run, videos: Videos, world: distributed.World, model, first_epoch: int) -> None:
@@ -185,7 +179,7 @@ def fit(run: Run, videos: Videos, trainer, world: distributed.World, ckpt_dir: P
     settings = run.settings
     first_epoch = state["epoch"] if state else 0
     train_ds = make_dataset(
-        Source(FRAMES, videos.my_train, FLOW),
+        source(run, videos.my_train),
         run.sampling,
         input_size=run.size,
         batch_size=settings.batch_size,
@@ -196,7 +190,7 @@ def fit(run: Run, videos: Videos, trainer, world: distributed.World, ckpt_dir: P
         steps_per_epoch=videos.steps,
     )
     val_ds = make_dataset(
-        Source(FRAMES, videos.my_val, FLOW),
+        source(run, videos.my_val),
         run.sampling,
         input_size=run.size,
         batch_size=settings.batch_size,
@@ -215,8 +209,8 @@ def fit(run: Run, videos: Videos, trainer, world: distributed.World, ckpt_dir: P
     ]
     live = None
     if world.is_chief:
-        live = Live(str(LIVE_DIR / run.arch), report=None, save_dvc_exp=False, dvcyaml=None)
-        callbacks += [LiveLogger(live, checkpoint.history), keras.callbacks.TensorBoard(str(LOGS / run.arch))]
+        live = Live(str(run.paths.live), report=None, save_dvc_exp=False, dvcyaml=None)
+        callbacks += [LiveLogger(live, checkpoint.history), keras.callbacks.TensorBoard(str(run.paths.logs))]
     if first_epoch < settings.epochs:
         trainer.fit(
             train_ds,
@@ -250,8 +244,8 @@ def float32_model(run: Run, model, optimizer, world: distributed.World) -> tuple
 
 
 def save_outputs(run: Run, model, history: list[dict], val_predictions: Predictions, summary: dict) -> None:
-    """``data/models/<arch>/`` (model, what inference needs, history, validation predictions) and the metrics."""
-    out = MODELS_DIR / run.arch
+    """The model directory (model, what inference needs, history, validation predictions) and the metrics."""
+    out = run.paths.out
     with atomic_file(out / "model.keras", ".tmp.keras") as tmp:
         model.save(tmp)
     # Everything inference needs to turn a new video into this model's input exactly as here.
@@ -263,18 +257,18 @@ def save_outputs(run: Run, model, history: list[dict], val_predictions: Predicti
         "store": {k: run.store[k] for k in ("short_side", "fps", "quality")},
     }
     if run.kind == "clip+flow":
-        flow = json.loads((FLOW / "flow.json").read_text())
+        flow = json.loads((run.paths.flow / "flow.json").read_text())
         meta["flow"] = {"method": flow["method"], "bound": flow["bound"], "quality": flow["quality"]}
     write_json(out / "classes.json", meta)
     write_json(out / "history.json", history)
     val_predictions.write(out / "val_predictions.csv")  # for the ensemble's own validation score
-    write_json(METRICS_DIR / f"{run.arch}.json", summary)
-    checkpoints.remove(run.arch)
+    write_json(run.paths.metrics, summary)
+    checkpoints.remove(run.paths.checkpoints)
 
 
-def train(arch: str, params: dict, world: distributed.World) -> dict:
+def train(arch: str, params: dict, world: distributed.World, paths: TrainPaths) -> dict:
     """Train one architecture (resuming its last checkpoint) and, on rank 0, write its outputs."""
-    run = prepare(arch, params)
+    run = prepare(arch, params, paths)
     videos = split_videos(run, world)
     model, trainer, optimizer = build_trainer(run, world, videos.steps)
     ckpt_dir = checkpoint_dir(run, params)
@@ -287,9 +281,16 @@ def train(arch: str, params: dict, world: distributed.World) -> dict:
     model, in_sync = float32_model(run, model, optimizer, world)
     validation, val_predictions = {}, None
     if world.is_chief:
-        val_source = Source(FRAMES, videos.val, FLOW if run.sampling.flow_stack else None)
+        store = run.store
         validation, val_predictions = validate_videos(
-            run.module, model, val_source, run.sampling, run.size, run.store["classes"], run.settings.batch_size
+            run.module,
+            model,
+            source(run, videos.val),
+            run.sampling,
+            run.size,
+            store["classes"],
+            store["class_kinds"],
+            run.settings.batch_size,
         )
     best = min(history, key=lambda r: r["val_loss"])
     summary = {
