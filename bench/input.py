@@ -45,7 +45,7 @@ import common  # noqa: E402
 
 GOAL_CLIPS, GOAL_RATIO = 250.0, 0.5
 STREAMS = {"clip": "conv3d", "frames": "basic_cnn", "clip+flow": "two_stream"}  # stream -> the architecture whose settings it uses
-DCT = "INTEGER_ACCURATE"  # as inputs._decode
+DCT = "INTEGER_ACCURATE"  # as examples._decode
 
 
 def verdict(ok: bool) -> str:
@@ -85,7 +85,8 @@ def per_core(ds, tf):
 
 def decode_only(source, sampling, batch: int, seed: int, tf, decode: bool):
     """The same packs and frames as make_dataset's training stream, only read (and decoded at full size)."""
-    from actionrec.data.inputs import _flow_images, _images, epoch_order
+    from actionrec.data.examples import _flow_images, _images
+    from actionrec.data.inputs import epoch_order
     from actionrec.data.sampling import flow_indices, train_indices
 
     rows = source.rows
@@ -114,7 +115,7 @@ def decode_only(source, sampling, batch: int, seed: int, tf, decode: bool):
         return tuple(out)
 
     ds = epoch_order(n, seed).map(load, num_parallel_calls=1, deterministic=True)
-    if sampling.kind == "frames":
+    if sampling.kind.per_frame:
         ds = ds.unbatch()
     return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
@@ -127,7 +128,7 @@ def phase_breakdown(source, scales: tuple[float, ...], size: int, length: int, r
     averaged). Each step is the best of 3 trials of ``reps`` calls, less the cost of calling an
     empty graph function the same way.
     """
-    from actionrec.data.inputs import _images
+    from actionrec.data.examples import _images
     from actionrec.data.sampling import train_crop
 
     row = source.rows[0]
@@ -238,8 +239,9 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.threading.set_intra_op_parallelism_threads(1)
     import models
+    from actionrec.data.examples import Augment
     from actionrec.data.framestore import read_manifest
-    from actionrec.data.inputs import Augment, Source, check_input_size, make_dataset
+    from actionrec.data.inputs import Source, check_input_size, make_dataset
     from actionrec.train.settings import read_sampling
 
     rows = read_manifest(frames_dir)
@@ -262,7 +264,7 @@ def main() -> None:
         size = check_input_size(config.get(params, f"{prefix}.input_size"), store_params["short_side"], f"{prefix}.input_size")
         augment = Augment.from_params(config.get(params, f"{prefix}.augment"), f"{prefix}.augment")
         settings[name] = (sampling, size, augment)
-        per_video = sampling.segments if kind == "frames" else 1
+        per_video = sampling.examples_per_video()
         pipeline = per_core(
             make_dataset(source, sampling, input_size=size, batch_size=args.batch, training=True, seed=0, augment=augment, parallel=1), tf
         )

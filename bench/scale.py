@@ -41,6 +41,7 @@ import yaml  # noqa: E402
 
 import models  # noqa: E402
 from actionrec import config  # noqa: E402
+from actionrec.data import kinds  # noqa: E402
 from actionrec.errors import ParamError  # noqa: E402
 from actionrec.train.settings import read_sampling  # noqa: E402
 
@@ -66,7 +67,7 @@ def input_of(params: dict, arch: str, input_size: int | None) -> tuple[models.In
     kind = models.get(arch).INPUT
     sampling = read_sampling(params, arch, kind)
     size = input_size or params["architectures"][arch]["input_size"]
-    frames = 1 if kind == "frames" else sampling.clip_len
+    frames = sampling.kind.frames_per_example(sampling.clip_len)
     return models.InputSpec(frames=frames, height=size, width=size, flow_stack=sampling.flow_stack), sampling
 
 
@@ -81,18 +82,11 @@ def model_params(params: dict, arch: str) -> dict:
 
 def batch_for(arch: str, spec: models.InputSpec, batch: int, classes: int):
     rng = np.random.default_rng(0)
-    kind = models.get(arch).INPUT
+    kind = kinds.get(models.get(arch).INPUT)
     pixels = lambda *shape: rng.uniform(0, 255, shape).astype("float32")  # noqa: E731
-    if kind == "frames":
-        x = pixels(batch, spec.height, spec.width, 3)
-    elif kind == "clip":
-        x = pixels(batch, spec.frames, spec.height, spec.width, 3)
-    else:
-        x = {
-            "rgb": pixels(batch, spec.frames, spec.height, spec.width, 3),
-            "flow": pixels(batch, spec.flow_stack, spec.height, spec.width, 2),
-        }
-    return x, rng.integers(0, classes, batch)
+    rgb = pixels(batch, spec.height, spec.width, 3) if kind.per_frame else pixels(batch, spec.frames, spec.height, spec.width, 3)
+    flow = pixels(batch, spec.flow_stack, spec.height, spec.width, 2) if kind.flow else None
+    return kind.model_input(rgb, flow), rng.integers(0, classes, batch)
 
 
 def examples_per_second(arch: str, params: dict, spec, batch: int, steps: int, mixed: bool, classes: int = 101) -> float:
@@ -145,11 +139,11 @@ def main() -> None:
     print(f"{'architecture':22} {'example':>22} {'examples/s fp32':>16} {'mixed':>10} {'mixed/fp32':>11} {'epoch (fp32)':>14}")
     for arch in args.archs:
         spec, sampling = input_of(params, arch, args.input_size)
-        shape = f"{spec.height}x{spec.width}" if sampling.kind == "frames" else f"{spec.frames}x{spec.height}x{spec.width}"
+        shape = f"{spec.height}x{spec.width}" if sampling.kind.per_frame else f"{spec.frames}x{spec.height}x{spec.width}"
         shape += f" +{spec.flow_stack} flow" if spec.flow_stack else ""
         fp32 = examples_per_second(arch, params, spec, batch, steps, mixed=False)
         mixed = examples_per_second(arch, params, spec, batch, steps, mixed=True) if gpu else None
-        examples = UCF101_TRAIN_VIDEOS * (sampling.segments if sampling.kind == "frames" else 1)
+        examples = UCF101_TRAIN_VIDEOS * sampling.examples_per_video()
         epoch_min = examples / fp32 / 60
         mixed_text = f"{mixed:10.1f} {mixed / fp32:10.2f}x" if mixed else f"{'n/a':>10} {'(no GPU)':>11}"
         print(f"{arch:22} {shape:>22} {fp32:16.1f} {mixed_text} {epoch_min:11.1f} min", flush=True)

@@ -66,6 +66,7 @@ sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
 from actionrec import config  # noqa: E402
+from actionrec.data import kinds  # noqa: E402
 from actionrec.errors import ParamError  # noqa: E402
 from actionrec.pipeline import stage_argv  # noqa: E402
 
@@ -188,7 +189,7 @@ def result_row(seed: int, arch: str, mode: str, train: dict, score: dict) -> dic
         "seed": seed,
         "arch": arch,
         "mode": mode,
-        "temporal": arch != "ensemble" and models.get(arch).INPUT != "frames",
+        "temporal": arch != "ensemble" and not kinds.get(models.get(arch).INPUT).per_frame,
         "top1": score["top1"],
         "motion": score["accuracy_motion"],
         "appearance": score["accuracy_appearance"],

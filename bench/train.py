@@ -236,8 +236,9 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
     import models
     from actionrec import config
     from actionrec.cluster import distributed
+    from actionrec.data.examples import Augment
     from actionrec.data.framestore import read_manifest, read_store
-    from actionrec.data.inputs import Augment, Source, check_input_size, make_dataset
+    from actionrec.data.inputs import Source, check_input_size, make_dataset
     from actionrec.train.settings import make_reproducible, read_sampling
     from actionrec.train.training import split_train_val
 
@@ -279,7 +280,7 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
         # Training step alone, on the last batch, held in memory.
         keras.utils.set_random_seed(seed)
         spec = models.InputSpec(
-            frames=1 if kind == "frames" else sampling.clip_len, height=size, width=size, flow_stack=sampling.flow_stack
+            frames=sampling.kind.frames_per_example(sampling.clip_len), height=size, width=size, flow_stack=sampling.flow_stack
         )
         model = models.build(arch, len(store["classes"]), spec, arch_params)
         trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
@@ -297,12 +298,12 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
             trainer.train_on_batch(x, y)
             steps += 1
         train_rate = steps * example_count(x) / elapsed
-        if kind == "frames":
+        if sampling.kind.per_frame:
             unit = f"frames of {size}x{size} (1 example = 1 frame, {sampling.segments} segments per video read)"
         else:
             unit = f"clips of {sampling.clip_len}x{size}x{size} (frame_interval {sampling.frame_interval})"
             unit += f" + {sampling.flow_stack} flow fields" if sampling.flow_stack else ""
-        results.append((arch, unit, sampling.segments if kind == "frames" else 1, input_rate, train_rate))
+        results.append((arch, unit, sampling.examples_per_video(), input_rate, train_rate))
         del trainer, model
         keras.backend.clear_session()
         gc.collect()
@@ -428,13 +429,13 @@ params = yaml.safe_load(open("params.yaml"))
 kind = models.get(arch).INPUT
 arch_params = dict(config.get(params, f"architectures.{arch}"))
 sampling, size = read_sampling(params, arch, kind), arch_params["input_size"]
-t = 1 if kind == "frames" else sampling.clip_len
+t = sampling.kind.frames_per_example(sampling.clip_len)
 keras.utils.set_random_seed(config.get(params, "seed"))
 model = models.build(arch, 10, models.InputSpec(t, size, size, sampling.flow_stack), arch_params)
 model.compile(optimizer=keras.optimizers.Adam(float(arch_params["learning_rate"])), loss="sparse_categorical_crossentropy")
 rng = np.random.default_rng(0)
 pixels = lambda *shape: tf.constant(rng.integers(0, 256, shape).astype("float32"))
-x = pixels(batch, size, size, 3) if kind == "frames" else pixels(batch, t, size, size, 3)
+x = pixels(batch, size, size, 3) if sampling.kind.per_frame else pixels(batch, t, size, size, 3)
 if sampling.flow_stack:
     x = {"rgb": x, "flow": pixels(batch, sampling.flow_stack, size, size, 2)}
 y = tf.constant(rng.integers(0, 10, batch))

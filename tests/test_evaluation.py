@@ -244,7 +244,6 @@ def per_video(trained, row, clips, crops):
 
 @pytest.mark.parametrize("arch", list(SAMPLING))
 def test_predict_test_is_one_row_per_video_the_mean_over_its_views(arch, project, monkeypatch):
-    from actionrec.data.inputs import examples_per_video
     from actionrec.evaluate.inference import load_trained
 
     monkeypatch.chdir(project)
@@ -259,7 +258,7 @@ def test_predict_test_is_one_row_per_video_the_mean_over_its_views(arch, project
     np.testing.assert_allclose(pred.probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
     outputs = [per_video(trained, row, 2, 3) for row in rows]
-    assert all(len(o) == examples_per_video(trained.sampling, 2, 3) for o in outputs)  # 18 frames or 6 clips
+    assert all(len(o) == trained.sampling.examples_per_video(2, 3) for o in outputs)  # 18 frames or 6 clips
     np.testing.assert_allclose(pred.probabilities, [o.mean(axis=0) for o in outputs], rtol=1e-4, atol=1e-6)
     correct = np.concatenate([o.argmax(axis=1) == row["label"] for o, row in zip(outputs, rows)])
     assert example_accuracy == pytest.approx(correct.mean())

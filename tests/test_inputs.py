@@ -12,11 +12,13 @@ import pytest
 import tensorflow as tf
 
 from actionrec.data import flow as flowcodes
+from actionrec.data import kinds
+from actionrec.data.examples import Augment, flip_flow
 from actionrec.data.flow import build_flow_store
 from actionrec.data.framestore import encode_jpeg, extract, pack, read_manifest
-from actionrec.data.inputs import Augment, Source, check_input_size, epoch_order, flip_flow, make_dataset, video_dataset
+from actionrec.data.inputs import Source, check_input_size, epoch_order, make_dataset, video_dataset
 from actionrec.data.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
-from actionrec.errors import DataError, ParamError
+from actionrec.errors import DataError, ParamError, PipelineError
 from actionrec.io import write_bytes
 
 N, SHORT = 24, 32  # frames per video; store short side (64x48 videos -> 43x32)
@@ -407,3 +409,20 @@ def test_a_cut_off_pack_fails_naming_its_file(store, tmp_path, cut):
     with pytest.raises(tf.errors.InvalidArgumentError, match="frame pack") as err:
         next(iter(ds))
     assert str(tmp_path / rows[0]["frames"]) in str(err.value) and "dvc repro extract" in str(err.value)
+
+
+def test_each_input_kind_knows_its_examples_and_its_model_input():
+    frames, clip, two_stream = (Sampling(name, segments=3, clip_len=4, flow_stack=5 if name == "clip+flow" else 0) for name in kinds.KINDS)
+    assert (frames.kind, clip.kind, two_stream.kind) == (kinds.FRAMES, kinds.CLIP, kinds.CLIP_FLOW)  # names become the objects
+    assert Sampling(kinds.CLIP, clip_len=4) == clip
+    assert [s.examples_per_video() for s in (frames, clip, two_stream)] == [3, 1, 1]  # per training epoch: K frames or one clip
+    assert [s.examples_per_video(clips=2, crops=3) for s in (frames, clip, two_stream)] == [18, 6, 6]  # test views
+    assert [s.kind.frames_per_example(s.clip_len) for s in (frames, clip, two_stream)] == [1, 4, 4]
+    assert frames.kind.model_input("rgb", None) == "rgb" and two_stream.kind.model_input("rgb", "flow") == {"rgb": "rgb", "flow": "flow"}
+    assert frames.as_dict() == {"segments": 3} and two_stream.as_dict() == {"clip_len": 4, "frame_interval": 1, "flow_stack": 5}
+    with pytest.raises(PipelineError, match=r"unknown input kind 'audio' \(expected one of frames, clip, clip\+flow\)"):
+        Sampling("audio")
+    with pytest.raises(
+        ParamError, match=r"architectures.conv3d.sampling.segments.*one of clip_len, frame_interval \(or fixed\) for a clip model"
+    ):
+        Sampling.from_params({"segments": 3}, "architectures.conv3d.sampling", "clip")

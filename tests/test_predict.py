@@ -114,7 +114,7 @@ def assert_same_input(a, b):
 def test_load_trained_reads_what_training_recorded(arch, trained_dir):
     trained = load_trained(arch, trained_dir / arch)
     kind = models.get(arch).INPUT
-    assert (trained.architecture, trained.classes, trained.input, trained.input_size) == (arch, CLASSES, kind, SIZE)
+    assert (trained.architecture, trained.classes, trained.sampling.kind.name, trained.input_size) == (arch, CLASSES, kind, SIZE)
     assert trained.sampling == Sampling(kind, **SAMPLING[arch])
     assert trained.store == STORE and trained.flow == (FLOW if arch == "two_stream" else None)
 
@@ -253,6 +253,14 @@ def test_old_classes_json_without_sampling_says_to_retrain(trained_dir, tmp_path
     with pytest.raises(PipelineError, match=r"older version.*rerun `dvc repro train@basic_cnn`") as err:
         load_trained("basic_cnn", tmp_path / "basic_cnn")
     assert str(tmp_path / "basic_cnn") in str(err.value)
+
+
+def test_an_unknown_input_kind_in_classes_json_names_the_file(trained_dir, tmp_path):
+    shutil.copytree(trained_dir / "basic_cnn", tmp_path / "basic_cnn")
+    meta = json.loads((tmp_path / "basic_cnn" / "classes.json").read_text())
+    write_json(tmp_path / "basic_cnn" / "classes.json", {**meta, "input": "audio"})
+    with pytest.raises(PipelineError, match=r"classes.json: input 'audio' is none of frames, clip, clip\+flow.*dvc repro train@basic_cnn"):
+        load_trained("basic_cnn", tmp_path / "basic_cnn")
 
 
 def test_more_classes_than_outputs_says_to_retrain(trained_dir, tmp_path):

@@ -59,7 +59,7 @@ PACK_SUFFIX = ".jpgs"
 # --- the pack: n JPEG images in one file ------------------------------------------------------
 # b"JPK1", uint32 n, uint32 offsets[n + 1] (from the start of the file), then the images.
 # Hand-written because no container both keeps compressed images addressable by index and
-# parses inside a TensorFlow graph (inputs.py reads the header with decode_raw).
+# parses inside a TensorFlow graph (examples.py reads the header with decode_raw).
 
 
 def pack(images: list[bytes]) -> bytes:

@@ -11,8 +11,8 @@ drawn from ``(seed, epoch)`` and ``(seed, element position)``. The same seed the
 the same stream whatever the parallelism, and a resumed run that skips to epoch ``k`` sees
 exactly what an uninterrupted run would have seen from epoch ``k`` on.
 
-:func:`video_views` builds the test views of one video from its packs' bytes; evaluation
-(through :func:`video_dataset`) and prediction on a new video (``inference``) both call it.
+One element's frames are built by :mod:`actionrec.data.examples` (a training example, or a
+video's test views).
 """
 
 from __future__ import annotations
@@ -22,48 +22,11 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from actionrec.data import flow as flowcodes
-from actionrec.data.framestore import PACK_MAGIC
-from actionrec.data.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
+from actionrec.data.examples import Augment, checked_pack, train_example, video_views
+from actionrec.data.sampling import Sampling
 from actionrec.errors import DataError, ParamError
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-@dataclass(frozen=True)
-class Augment:
-    """Per-architecture augmentation (``architectures.<name>.augment``), the same for every frame of a clip.
-
-    Only a horizontal flip, a multi-scale crop and photometric changes: none of them turns one
-    synthetic motion class into another (vertical motion, scaling and fading survive a flip).
-    """
-
-    flip: bool = True
-    scales: tuple[float, ...] = (1.0,)  # crop sides as fractions of the short side (TSN: 1, .875, .75, .66)
-    brightness: float = 0.0  # max absolute change, in [0, 255] pixel units
-    contrast: float = 0.0  # max relative change (0.2 = x0.8 .. x1.2)
-
-    @classmethod
-    def from_params(cls, params: dict | None, key: str) -> Augment:
-        params = dict(params or {})
-        unknown = sorted(set(params) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ParamError(f"{key}.{unknown[0]}", params[unknown[0]], f"one of {sorted(cls.__dataclass_fields__)}")
-        scales = params.get("scales", [1.0])
-        if (
-            not isinstance(scales, (list, tuple))
-            or not scales
-            or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0.3 <= s <= 1 for s in scales)
-        ):
-            raise ParamError(f"{key}.scales", scales, "a non-empty list of fractions in [0.3, 1] of the short side")
-        aug = cls(**{**params, "scales": tuple(float(s) for s in scales)})
-        if not isinstance(aug.flip, bool):
-            raise ParamError(f"{key}.flip", aug.flip, "true or false")
-        if not 0 <= aug.brightness <= 128:
-            raise ParamError(f"{key}.brightness", aug.brightness, "a number of pixel levels in [0, 128]")
-        if not 0 <= aug.contrast < 1:
-            raise ParamError(f"{key}.contrast", aug.contrast, "a fraction in [0, 1)")
-        return aug
 
 
 @dataclass
@@ -73,161 +36,6 @@ class Source:
     frames_root: Path
     rows: list[dict]
     flow_root: Path | None = None
-
-
-# --- decoding -------------------------------------------------------------------------------------
-
-
-def _images(raw: tf.Tensor, indices: tf.Tensor) -> tf.Tensor:
-    """The JPEG bytes of images ``indices`` of a pack (framestore.pack's header, parsed in the graph)."""
-    count = tf.io.decode_raw(tf.strings.substr(raw, 4, 4), tf.int32)[0]
-    offsets = tf.io.decode_raw(tf.strings.substr(raw, 8, 4 * (count + 1)), tf.int32)
-    starts = tf.gather(offsets, indices)
-    return tf.strings.substr(raw, starts, tf.gather(offsets, indices + 1) - starts)
-
-
-def checked_pack(raw: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
-    """``raw`` once its header says it is a whole frame pack; otherwise an error naming ``path``
-    (a file cut short or not a pack would otherwise fail deep inside ``decode_raw``)."""
-    size = tf.strings.length(raw)
-    hint = "(rebuild the store with `dvc repro extract`):"
-    is_pack = tf.logical_and(size >= 8, tf.equal(tf.strings.substr(raw, 0, 4), PACK_MAGIC))
-    with tf.control_dependencies([tf.debugging.Assert(is_pack, ["not a frame pack", hint, path])]):
-        count = tf.io.decode_raw(tf.strings.substr(raw, 4, 4), tf.int32)[0]
-    with tf.control_dependencies([tf.debugging.Assert(size >= 8 + 4 * (count + 1), ["truncated frame pack", hint, path])]):
-        end = tf.io.decode_raw(tf.strings.substr(raw, 8 + 4 * count, 4), tf.int32)[0]
-    with tf.control_dependencies([tf.debugging.Assert(tf.equal(end, size), ["truncated or corrupt frame pack", hint, path])]):
-        return tf.identity(raw)
-
-
-def _decode(raw: tf.Tensor, indices: tf.Tensor, window: tf.Tensor, channels: int) -> tf.Tensor:
-    """Images ``indices`` of a pack, cropped to ``window`` [top, left, h, w]: (k, h, w, channels) float32.
-
-    INTEGER_ACCURATE is libjpeg's default and OpenCV's, so these pixels are exactly those of
-    ``framestore.decode_pack`` (the flow stage's frames); TF's own default differs by a few levels.
-    """
-    images = tf.map_fn(
-        lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=channels, dct_method="INTEGER_ACCURATE"),
-        _images(raw, indices),
-        fn_output_signature=tf.TensorSpec([None, None, channels], tf.uint8),
-    )
-    return tf.cast(images, tf.float32)
-
-
-def _resize(images: tf.Tensor, window: tf.Tensor, size: int, channels: int) -> tf.Tensor:
-    """Resize crops to ``size`` (only when the crop is not already that size: no needless blur)."""
-    same = tf.logical_and(tf.equal(window[2], size), tf.equal(window[3], size))
-    # Plain bilinear both ways: crops shrink by at most short_side / input_size (128 -> 112), where
-    # an antialiasing filter buys nothing visible and costs 5x (bench/input.py), and an upscale
-    # (input_size above the short side, at most 4x) has nothing to alias.
-    out = tf.cond(same, lambda: images, lambda: tf.image.resize(images, [size, size]))
-    return tf.reshape(out, [tf.shape(images)[0], size, size, channels])
-
-
-def _flow_images(fields: tf.Tensor) -> tf.Tensor:
-    """Field indices -> image indices in a flow pack (x0, y0, x1, y1, ...)."""
-    return tf.reshape(tf.stack([2 * fields, 2 * fields + 1], axis=1), [-1])
-
-
-def _as_fields(images: tf.Tensor) -> tf.Tensor:
-    """(2S, h, w, 1) x/y images -> (S, h, w, 2) fields."""
-    shape = tf.shape(images)
-    return tf.transpose(tf.reshape(images, [-1, 2, shape[1], shape[2]]), [0, 2, 3, 1])
-
-
-def _scale_flow(fields: tf.Tensor, window: tf.Tensor, size: int) -> tf.Tensor:
-    """Flow in pixels grows with the zoom from the crop to ``size``, separately along x and y."""
-    zoom = tf.stack([size / tf.cast(window[3], tf.float32), size / tf.cast(window[2], tf.float32)])
-    return (fields - flowcodes.ZERO) * zoom + flowcodes.ZERO
-
-
-def flip_flow(fields: tf.Tensor) -> tf.Tensor:
-    """Mirror (.., H, W, 2) flow codes horizontally: x motion changes sign (code c -> 256 - c)."""
-    mirrored = tf.reverse(fields, axis=[-2])
-    return tf.stack([2.0 * flowcodes.ZERO - mirrored[..., 0], mirrored[..., 1]], axis=-1)
-
-
-# --- training examples --------------------------------------------------------------------------
-
-
-def _photometric(rgb: tf.Tensor, aug: Augment, seed: tf.Tensor) -> tf.Tensor:
-    b_seed, c_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    delta = tf.random.stateless_uniform([], b_seed, -aug.brightness, aug.brightness + 1e-9)
-    factor = tf.random.stateless_uniform([], c_seed, 1.0 - aug.contrast, 1.0 + aug.contrast + 1e-9)
-    # The clip's mean as an exact integer sum (in 1/16 levels): a float reduce_mean's result
-    # depends on how its threads split the sum, which varies with the load and parallelism.
-    sixteenths = tf.reduce_sum(tf.cast(tf.round(rgb * 16.0), tf.int64))
-    mean = tf.cast(tf.cast(sixteenths, tf.float64) / (16.0 * tf.cast(tf.size(rgb), tf.float64)), tf.float32)
-    return tf.clip_by_value((rgb - mean) * factor + mean + delta, 0.0, 255.0)
-
-
-def train_example(raw_rgb, raw_flow, n, height, width, sampling: Sampling, aug: Augment, size: int, seed):
-    """One training example of a video: (length, size, size, 3) RGB, and (stack, size, size, 2) flow codes."""
-    seeds = tf.random.experimental.stateless_split(seed, 4)
-    indices = train_indices(sampling, n, seeds[0])
-    window = train_crop(height, width, aug.scales, seeds[1])
-    rgb = _resize(_decode(raw_rgb, indices, window, 3), window, size, 3)
-    flow = None
-    if sampling.flow_stack:
-        fields = _as_fields(_decode(raw_flow, _flow_images(flow_indices(sampling, indices, n)), window, 1))
-        flow = _scale_flow(_resize(fields, window, size, 2), window, size)
-    if aug.flip:  # tf.cond, not tf.where: only the branch taken is computed
-        flip = tf.random.stateless_uniform([], seeds[2]) < 0.5
-        rgb = tf.cond(flip, lambda: tf.reverse(rgb, axis=[2]), lambda: rgb)
-        if flow is not None:
-            flow = tf.cond(flip, lambda: flip_flow(flow), lambda: flow)
-    if aug.brightness or aug.contrast:
-        rgb = _photometric(rgb, aug, seeds[3])
-    return rgb, flow
-
-
-# --- test views ---------------------------------------------------------------------------------
-
-
-def video_views(raw_rgb, raw_flow, n, height, width, sampling: Sampling, size: int, clips: int, crops: int) -> dict:
-    """Every test view of one video as model examples: ``{"rgb": (E, ...), "flow": (E, stack, size, size, 2)}``.
-
-    Frame models: E = crops x clips x K frames, each (size, size, 3); clip models: E = crops x
-    clips clips, each (L, size, size, 3). A video's score is the mean over its E examples.
-    """
-    indices = view_indices(sampling, n, clips)  # (views, length)
-    boxes = view_crops(height, width, size, crops)
-    full = tf.stack([0, 0, tf.cast(height, tf.int32), tf.cast(width, tf.int32)])
-    # Each needed frame is decoded once, then cut into the crops.
-    rgb = _decode(raw_rgb, tf.reshape(indices, [-1]), full, 3)
-    rgb = tf.reshape(rgb, [tf.shape(indices)[0], tf.shape(indices)[1], height, width, 3])
-    flow = None
-    if sampling.flow_stack:
-        fields = tf.map_fn(lambda clip: flow_indices(sampling, clip, n), indices)  # (views, stack)
-        flow = _as_fields(_decode(raw_flow, _flow_images(tf.reshape(fields, [-1])), full, 1))
-        flow = tf.reshape(flow, [tf.shape(indices)[0], sampling.flow_stack, height, width, 2])
-    side = boxes[0][2]  # size, or the short side when size is larger
-    out = {"rgb": [], "flow": []}
-    for c in range(crops):
-        top, left = boxes[c][0], boxes[c][1]
-        out["rgb"].append(rgb[:, :, top : top + side, left : left + side])
-        if flow is not None:
-            out["flow"].append(flow[:, :, top : top + side, left : left + side])
-    views = {"rgb": _resize_views(tf.concat(out["rgb"], axis=0), boxes[0], size, 3)}  # (crops * views, length, size, size, 3)
-    if sampling.kind == "frames":
-        views["rgb"] = tf.reshape(views["rgb"], [-1, size, size, 3])
-    else:
-        views["rgb"] = tf.ensure_shape(views["rgb"], [None, sampling.clip_len, size, size, 3])
-    if flow is not None:
-        fields = _scale_flow(_resize_views(tf.concat(out["flow"], axis=0), boxes[0], size, 2), boxes[0], size)
-        views["flow"] = tf.ensure_shape(fields, [None, sampling.flow_stack, size, size, 2])
-    return views
-
-
-def _resize_views(views: tf.Tensor, box: tf.Tensor, size: int, channels: int) -> tf.Tensor:
-    """(V, T, side, side, C) views -> (V, T, size, size, C): the identity unless ``size`` exceeds the short side."""
-    shape = tf.shape(views)
-    frames = _resize(tf.reshape(views, [-1, shape[2], shape[3], channels]), box, size, channels)
-    return tf.reshape(frames, [shape[0], shape[1], size, size, channels])
-
-
-def examples_per_video(sampling: Sampling, clips: int, crops: int) -> int:
-    return crops * clips * (sampling.segments if sampling.kind == "frames" else 1)
 
 
 # --- datasets -----------------------------------------------------------------------------------
@@ -268,17 +76,13 @@ class _Columns:
         return raw_rgb, raw_flow, self.counts[index], self.heights[index], self.widths[index]
 
 
-def _model_input(sampling: Sampling, rgb, flow):
-    return {"rgb": rgb, "flow": flow} if sampling.flow_stack else rgb
-
-
 def video_dataset(source: Source, sampling: Sampling, *, input_size: int, clips: int, crops: int, parallel: int | None = None):
     """One element per video in manifest order: (its test views as E model examples, label)."""
     cols = _Columns(source, sampling, input_size)
 
     def load(index):
         views = video_views(*cols.read(index), sampling, input_size, clips, crops)
-        return _model_input(sampling, views["rgb"], views.get("flow")), cols.labels[index]
+        return sampling.kind.model_input(views["rgb"], views.get("flow")), cols.labels[index]
 
     return tf.data.Dataset.range(len(source.rows)).map(load, num_parallel_calls=parallel or AUTOTUNE, deterministic=True)
 
@@ -312,7 +116,7 @@ def make_dataset(
     cols = _Columns(source, sampling, input_size)
     aug = augment or Augment(flip=False)
     n = len(source.rows)
-    per_video = sampling.segments if sampling.kind == "frames" else 1
+    per_video = sampling.examples_per_video()
     steps = n * per_video // batch_size if steps_per_epoch is None else steps_per_epoch
     per_epoch = steps * batch_size
     if not 0 < per_epoch <= n * per_video:
@@ -322,11 +126,11 @@ def make_dataset(
         element_seed = tf.stack([tf.cast(seed, tf.int64), position])
         rgb, flow = train_example(*cols.read(index), sampling, aug, input_size, element_seed)
         label = cols.labels[index]
-        if sampling.kind == "frames":
+        if sampling.kind.per_frame:
             # Each frame's place in its epoch, so that the last video's surplus frames can be dropped.
             slots = (position % n) * per_video + tf.range(per_video, dtype=tf.int64)
             return rgb, tf.repeat(label, per_video), slots
-        return _model_input(sampling, rgb, flow), label
+        return sampling.kind.model_input(rgb, flow), label
 
     def in_epoch(x, y, slot):
         return slot < per_epoch
@@ -336,7 +140,7 @@ def make_dataset(
 
     ds = epoch_order(n, seed, first_epoch, videos=-(-per_epoch // per_video))
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
-    if sampling.kind == "frames":
+    if sampling.kind.per_frame:
         ds = ds.unbatch().filter(in_epoch).map(example)
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 

@@ -27,49 +27,57 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from actionrec.data import kinds
+from actionrec.data.kinds import InputKind
 from actionrec.errors import ParamError
-
-KEYS = {"frames": ("segments",), "clip": ("clip_len", "frame_interval"), "clip+flow": ("clip_len", "frame_interval")}
 
 
 @dataclass(frozen=True)
 class Sampling:
     """``architectures.<name>.sampling`` of one architecture, validated."""
 
-    kind: str  # "frames" | "clip" | "clip+flow"
+    kind: InputKind  # given by name ("frames" | "clip" | "clip+flow") or as the object
     segments: int = 1  # frame models
     clip_len: int = 1  # clip models
     frame_interval: int = 1
     flow_stack: int = 0  # two-stream: flow fields per example (flow.stack)
     fixed: bool = False  # ablation: train on the same frames every epoch (the centre view), as a store of fixed frames would
 
+    def __post_init__(self):
+        object.__setattr__(self, "kind", kinds.get(self.kind))
+
     @classmethod
-    def from_params(cls, params, key: str, kind: str, flow_stack: int = 0) -> Sampling:
+    def from_params(cls, params, key: str, kind: str | InputKind, flow_stack: int = 0) -> Sampling:
+        kind = kinds.get(kind)
+        allowed = kind.sampling_keys
         if not isinstance(params, dict) or not params:
-            raise ParamError(key, params, "a mapping with " + " and ".join(KEYS[kind]))
-        allowed = KEYS[kind]
+            raise ParamError(key, params, "a mapping with " + " and ".join(allowed))
         for name in params:
             if name not in (*allowed, "fixed"):
-                raise ParamError(f"{key}.{name}", params[name], f"one of {', '.join(allowed)} (or fixed) for a {kind} model")
+                raise ParamError(f"{key}.{name}", params[name], f"one of {', '.join(allowed)} (or fixed) for a {kind.name} model")
         if not isinstance(params.get("fixed", False), bool):
             raise ParamError(f"{key}.fixed", params["fixed"], "true or false")
         for name in allowed:
             value = params.get(name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParamError(f"{key}.{name}", value, "an integer >= 1")
-        if kind == "clip+flow" and flow_stack < 1:
+        if kind.flow and flow_stack < 1:
             raise ParamError("flow.stack", flow_stack, "an integer >= 1")
-        return cls(kind, flow_stack=flow_stack if kind == "clip+flow" else 0, **params)
+        return cls(kind, flow_stack=flow_stack if kind.flow else 0, **params)
 
     @property
     def length(self) -> int:
         """Frames per training example: K for a frame model, L for a clip model."""
-        return self.segments if self.kind == "frames" else self.clip_len
+        return self.segments if self.kind.per_frame else self.clip_len
 
     @property
     def span(self) -> int:
         """Native frames one example covers (a clip's first to last frame)."""
-        return (self.clip_len - 1) * self.frame_interval + 1 if self.kind != "frames" else self.segments
+        return self.segments if self.kind.per_frame else (self.clip_len - 1) * self.frame_interval + 1
+
+    def examples_per_video(self, clips: int = 1, crops: int = 1) -> int:
+        """Examples one video gives: per training epoch (1 x 1), or over its clips x crops test views."""
+        return self.kind.examples_per_video(self.segments, clips, crops)
 
     def short(self, num_frames: int) -> bool:
         """Whether a video of ``num_frames`` is looped (clip, flow stack) or repeats frames (segments)."""
@@ -77,7 +85,7 @@ class Sampling:
 
     def as_dict(self) -> dict:
         """What inference needs to rebuild the test views (``fixed`` only changes training)."""
-        return {k: getattr(self, k) for k in (*KEYS[self.kind], "flow_stack") if k != "flow_stack" or self.flow_stack}
+        return {k: getattr(self, k) for k in (*self.kind.sampling_keys, "flow_stack") if k != "flow_stack" or self.flow_stack}
 
 
 # --- temporal -----------------------------------------------------------------------------------
@@ -92,7 +100,7 @@ def train_indices(sampling: Sampling, n, seed) -> tf.Tensor:
     if sampling.fixed:
         return view_indices(sampling, n, 1)[0]
     n = tf.cast(n, tf.int32)
-    if sampling.kind == "frames":
+    if sampling.kind.per_frame:
         k = sampling.segments
         u = tf.random.stateless_uniform([k], seed)
         picks = tf.cast(tf.floor((tf.range(k, dtype=tf.float32) + u) * tf.cast(n, tf.float32) / k), tf.int32)
@@ -110,7 +118,7 @@ def view_indices(sampling: Sampling, n, clips: int) -> tf.Tensor:
     (one clip: the centre window).
     """
     n = tf.cast(n, tf.int32)
-    if sampling.kind == "frames":
+    if sampling.kind.per_frame:
         m = clips * sampling.segments
         centres = tf.cast(tf.floor((tf.range(m, dtype=tf.float32) + 0.5) * tf.cast(n, tf.float32) / m), tf.int32)
         return tf.minimum(centres, n - 1)[None]

@@ -100,8 +100,7 @@ def materialize(
         _link(src_root / rel, dest / rel)
     keep = set(kept)
     splits = {s: ([r for r in lists["train", s] if r in keep], [r for r in lists["test", s] if r in keep]) for s in SPLITS}
-    _write_lists(dest / LISTS_DIR, kept_classes, splits)
-    ucf101.write_class_kinds(dest / LISTS_DIR, kinds and {name: kinds[name] for name in kept_classes})
+    ucf101.write_split_lists(dest / LISTS_DIR, kept_classes, splits, kinds and {name: kinds[name] for name in kept_classes})
     return {
         "classes": len(kept_classes),
         "class_names": kept_classes,
@@ -168,7 +167,7 @@ def _folder_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
         listed = {rel for kind in ("train", "test") for s in SPLITS for rel in _try_read_list(root / LISTS_DIR, kind, s)}
         skipped += [{"path": rel, "reason": "not in the split lists"} for rel in videos if rel not in listed]
         return root, root / LISTS_DIR, {"lists": "own", "skipped": skipped}
-    lists_dir, kind, unlisted = _derive_lists(videos, work / "lists")
+    lists_dir, kind, unlisted = ucf101.derive_lists(videos, work / "lists")
     return root, lists_dir, {"lists": kind, "skipped": skipped + unlisted}
 
 
@@ -211,7 +210,7 @@ def _kaggle_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
         (root / rel).symlink_to(path.resolve())
     if not seen:
         raise DataError(f"source: kaggle: no UCF101-named videos (v_<Class>_gGG_cCC.<ext>) in the dataset {handle!r}")
-    lists_dir, kind, unlisted = _derive_lists(sorted(seen.values()), work / "lists")
+    lists_dir, kind, unlisted = ucf101.derive_lists(sorted(seen.values()), work / "lists")
     return root, lists_dir, {"handle": handle, "lists": kind, "skipped": skipped + unlisted}
 
 
@@ -249,51 +248,6 @@ def _manual_download_hint(urls: dict, archives: dict) -> str:
         f"{archives['video']} and {archives['splits']} (they are then used without downloading), "
         "or extract UCF101 yourself and use `source: folder` with `data.path` pointing at it."
     )
-
-
-def _derive_lists(videos: list[str], out: Path) -> tuple[Path, str, list[dict]]:
-    """Lists for ``videos`` (``<Class>/<file>``): the official ones when every class is a UCF101 class,
-    else the group rule. Returns (lists dir, "official" | "group rule", videos skipped as unlisted)."""
-    if not videos:
-        raise DataError("no UCF101-named videos (<Class>/v_<Class>_gGG_cCC.<ext>) found")
-    official_dir = ucf101.official_lists_dir()
-    official = ucf101.read_class_index(official_dir)
-    present = {rel.split("/")[0] for rel in videos}
-    if not present <= set(official):
-        classes = sorted(present)
-        ucf101.write_lists(out, classes, videos)
-        return out / LISTS_DIR, "group rule", []
-
-    # Match official entries to files by folder + stem, ignoring case and container:
-    # ``HandstandPushups/v_HandStandPushups_g01_c01.avi`` also finds ``..._c01.mp4``.
-    def key(rel: str) -> tuple[str, str]:
-        folder, name = rel.split("/")
-        return folder, PurePosixPath(name).stem.lower()
-
-    on_disk = {key(rel): rel for rel in videos}
-    used: set[str] = set()
-    splits = {}
-    for split in SPLITS:
-        pair = []
-        for kind in ("train", "test"):
-            # Entries of present classes stay even if the file is absent: materialize counts those.
-            entries = [on_disk.get(key(e), e) for e in ucf101.read_split_list(official_dir, kind, split) if e.split("/")[0] in present]
-            used.update(entries)
-            pair.append(entries)
-        splits[split] = tuple(pair)
-    _write_lists(out / LISTS_DIR, [c for c in official if c in present], splits)
-    unlisted = [{"path": rel, "reason": "not in the official split lists"} for rel in videos if rel not in used]
-    return out / LISTS_DIR, "official", unlisted
-
-
-def _write_lists(lists_dir: Path, classes: list[str], splits: dict[int, tuple[list[str], list[str]]]) -> None:
-    """classInd 1..K in the given order; train lists labelled by folder, like the official CRLF files."""
-    lists_dir.mkdir(parents=True, exist_ok=True)
-    label = {name: i for i, name in enumerate(classes, 1)}
-    (lists_dir / "classInd.txt").write_text("".join(f"{i} {name}\r\n" for name, i in label.items()))
-    for split, (train, test) in splits.items():
-        (lists_dir / f"trainlist0{split}.txt").write_text("".join(f"{r} {label[r.split('/')[0]]}\r\n" for r in train))
-        (lists_dir / f"testlist0{split}.txt").write_text("".join(f"{r}\r\n" for r in test))
 
 
 def _try_read_list(lists_dir: Path, kind: str, split: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""UCF101 naming, class index and the official train/test split rule.
+"""UCF101 naming, class index, the official train/test split rule, and the lists for a set of videos.
 
 Layout every data source produces (the official one)::
 
@@ -22,7 +22,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from actionrec.errors import DataError, ParamError
 
@@ -117,23 +117,31 @@ def write_class_kinds(lists_dir: Path, kinds: dict[str, str] | None) -> None:
         (Path(lists_dir) / KINDS_FILE).write_text("".join(f"{name} {kind}\r\n" for name, kind in kinds.items()))
 
 
+def write_split_lists(lists_dir: Path, classes: list[str], splits: dict, kinds: dict[str, str] | None = None) -> None:
+    """classInd 1..K in the order of ``classes`` (and classKinds, given ``kinds``), and for each split
+    ``{k: (train, test)}`` its lists, train entries labelled by their folder, in the official CRLF form."""
+    lists_dir = Path(lists_dir)
+    lists_dir.mkdir(parents=True, exist_ok=True)
+    label = {name: i for i, name in enumerate(classes, 1)}
+    (lists_dir / "classInd.txt").write_text("".join(f"{i} {name}\r\n" for name, i in label.items()))
+    write_class_kinds(lists_dir, kinds)
+    for split, (train, test) in splits.items():
+        (lists_dir / f"trainlist0{split}.txt").write_text("".join(f"{r} {label[r.split('/')[0]]}\r\n" for r in train))
+        (lists_dir / f"testlist0{split}.txt").write_text("".join(f"{r}\r\n" for r in test))
+
+
 def write_lists(root: Path, classes: list[str], videos: list[str], kinds: dict[str, str] | None = None) -> None:
-    """Write classInd (and classKinds, given ``kinds``) and all three train/test lists for ``videos``
-    (relative paths) by the group rule."""
-    out = Path(root) / LISTS_DIR
-    out.mkdir(parents=True, exist_ok=True)
-    label_of = {name: i + 1 for i, name in enumerate(classes)}
-    (out / "classInd.txt").write_text("".join(f"{i} {name}\r\n" for name, i in label_of.items()))
-    write_class_kinds(out, kinds)
+    """Write ``<root>/ucfTrainTestlist/``: classInd (and classKinds, given ``kinds``) and all three
+    train/test lists for ``videos`` (relative paths) by the group rule."""
+    splits = {}
     for split in SPLITS:
         held_out = test_groups(split)
-        train, test = [], []
-        for rel in sorted(videos):
-            _, group, _ = parse_video_name(rel)
-            class_name = rel.split("/")[0]
-            (test if group in held_out else train).append((rel, label_of[class_name]))
-        (out / f"trainlist0{split}.txt").write_text("".join(f"{r} {lbl}\r\n" for r, lbl in train))
-        (out / f"testlist0{split}.txt").write_text("".join(f"{r}\r\n" for r, _ in test))
+        ordered = sorted(videos)
+        splits[split] = (
+            [rel for rel in ordered if parse_video_name(rel)[1] not in held_out],
+            [rel for rel in ordered if parse_video_name(rel)[1] in held_out],
+        )
+    write_split_lists(Path(root) / LISTS_DIR, classes, splits, kinds)
 
 
 def find_videos(root: Path) -> list[str]:
@@ -199,3 +207,48 @@ def select_videos(
             members = sorted(random.Random(f"{seed}-{name}").sample(members, max(1, round(len(members) * fraction))))
         kept.extend(members)
     return classes, kept
+
+
+def derive_lists(videos: list[str], out: Path) -> tuple[Path, str, list[dict]]:
+    """Lists for ``videos`` (``<Class>/<file>``): the official ones when every class is a UCF101 class,
+    else the group rule. Returns (lists dir, "official" | "group rule", videos skipped as unlisted)."""
+    if not videos:
+        raise DataError("no UCF101-named videos (<Class>/v_<Class>_gGG_cCC.<ext>) found")
+    official_dir = official_lists_dir()
+    official = read_class_index(official_dir)
+    present = {rel.split("/")[0] for rel in videos}
+    if not present <= set(official):
+        classes = sorted(present)
+        write_lists(out, classes, videos)
+        return out / LISTS_DIR, "group rule", []
+
+    # Match official entries to files by folder + stem, ignoring case and container:
+    # ``HandstandPushups/v_HandStandPushups_g01_c01.avi`` also finds ``..._c01.mp4``.
+    def key(rel: str) -> tuple[str, str]:
+        folder, name = rel.split("/")
+        return folder, PurePosixPath(name).stem.lower()
+
+    on_disk = {key(rel): rel for rel in videos}
+    used: set[str] = set()
+    splits = {}
+    for split in SPLITS:
+        pair = []
+        for kind in ("train", "test"):
+            # Entries of present classes stay even if the file is absent: materialize counts those.
+            entries = [on_disk.get(key(e), e) for e in read_split_list(official_dir, kind, split) if e.split("/")[0] in present]
+            used.update(entries)
+            pair.append(entries)
+        splits[split] = tuple(pair)
+    write_split_lists(out / LISTS_DIR, [c for c in official if c in present], splits)
+    unlisted = [{"path": rel, "reason": "not in the official split lists"} for rel in videos if rel not in used]
+    return out / LISTS_DIR, "official", unlisted
+
+
+def _write_lists(lists_dir: Path, classes: list[str], splits: dict[int, tuple[list[str], list[str]]]) -> None:
+    """classInd 1..K in the given order; train lists labelled by folder, like the official CRLF files."""
+    lists_dir.mkdir(parents=True, exist_ok=True)
+    label = {name: i for i, name in enumerate(classes, 1)}
+    (lists_dir / "classInd.txt").write_text("".join(f"{i} {name}\r\n" for name, i in label.items()))
+    for split, (train, test) in splits.items():
+        (lists_dir / f"trainlist0{split}.txt").write_text("".join(f"{r} {label[r.split('/')[0]]}\r\n" for r in train))
+        (lists_dir / f"testlist0{split}.txt").write_text("".join(f"{r}\r\n" for r in test))

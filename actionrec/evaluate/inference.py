@@ -1,6 +1,6 @@
 """From a trained model directory and a video to class probabilities: the one inference path.
 
-The predict command and the evaluation stage both go through :func:`actionrec.data.inputs.video_views`
+The predict command and the evaluation stage both go through :func:`actionrec.data.examples.video_views`
 on a video's frame pack (and flow pack): evaluation reads them from the stores, and
 :func:`predict_video` builds them from a new file with the extract stage's own decoder and
 encoder (:func:`actionrec.data.framestore.encode_video`) and the flow stage's
@@ -18,9 +18,11 @@ import numpy as np
 import tensorflow as tf
 
 import models
+from actionrec.data import kinds
+from actionrec.data.examples import video_views
 from actionrec.data.flow import flow_of_pack
 from actionrec.data.framestore import encode_video
-from actionrec.data.inputs import video_dataset, video_views
+from actionrec.data.inputs import video_dataset
 from actionrec.data.sampling import Sampling
 from actionrec.errors import PipelineError
 
@@ -30,9 +32,8 @@ class TrainedModel:
     architecture: str
     model: keras.Model
     classes: list[str]
-    input: str  # "frames" | "clip" | "clip+flow"
     input_size: int
-    sampling: Sampling
+    sampling: Sampling  # and through it the input kind (sampling.kind)
     store: dict  # {"short_side", "fps", "quality"} of the frame store it was trained on
     flow: dict | None = None  # {"method", "bound", "quality"} of the flow store (clip+flow)
 
@@ -58,9 +59,12 @@ def load_trained(arch: str, directory: Path) -> TrainedModel:
             f"{directory}: model has {model.output_shape[-1]} outputs but classes.json lists "
             f"{len(meta['classes'])} classes (rerun `dvc repro train@{arch}`)"
         )
-    kind = meta["input"]
-    sampling = Sampling(kind, **meta["sampling"])
-    return TrainedModel(arch, model, list(meta["classes"]), kind, int(meta["input_size"]), sampling, meta["store"], meta.get("flow"))
+    if meta.get("input") not in kinds.KINDS:
+        raise PipelineError(
+            f"{directory / 'classes.json'}: input {meta.get('input')!r} is none of {', '.join(kinds.KINDS)} (rerun `dvc repro train@{arch}`)"
+        )
+    sampling = Sampling(meta["input"], **meta["sampling"])
+    return TrainedModel(arch, model, list(meta["classes"]), int(meta["input_size"]), sampling, meta["store"], meta.get("flow"))
 
 
 def video_inputs(
@@ -88,9 +92,8 @@ def video_inputs(
         clips,
         crops,
     )
-    if trained.sampling.flow_stack:
-        return {"rgb": views["rgb"].numpy(), "flow": views["flow"].numpy()}
-    return views["rgb"].numpy()
+    flow = views["flow"].numpy() if "flow" in views else None
+    return trained.sampling.kind.model_input(views["rgb"].numpy(), flow)
 
 
 def predict_inputs(trained: TrainedModel, inputs) -> np.ndarray:

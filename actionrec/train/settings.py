@@ -12,8 +12,11 @@ import tensorflow as tf
 import models
 from actionrec import config
 from actionrec.cluster import distributed
+from actionrec.data import kinds
+from actionrec.data.examples import Augment
 from actionrec.data.framestore import read_store
-from actionrec.data.inputs import Augment, check_input_size
+from actionrec.data.inputs import check_input_size
+from actionrec.data.kinds import InputKind
 from actionrec.data.sampling import Sampling
 from actionrec.errors import ParamError
 from actionrec.train.recipe import Recipe
@@ -96,9 +99,9 @@ def read_settings(params: dict, arch: str) -> Settings:
     )
 
 
-def read_sampling(params: dict, arch: str, kind: str) -> Sampling:
+def read_sampling(params: dict, arch: str, kind: str | InputKind) -> Sampling:
     """``architectures.<arch>.sampling`` (and ``flow.stack`` for two-stream models), validated."""
-    stack = config.positive_int(params, "flow.stack") if kind == "clip+flow" else 0
+    stack = config.positive_int(params, "flow.stack") if kinds.get(kind).flow else 0
     sampling = config.get(params, f"architectures.{arch}.sampling")
     return Sampling.from_params(sampling, f"architectures.{arch}.sampling", kind, stack)
 
@@ -133,12 +136,12 @@ class Run:
     paths: TrainPaths
 
     @property
-    def kind(self) -> str:
-        return self.module.INPUT
+    def kind(self) -> InputKind:
+        return self.sampling.kind
 
     @property
     def spec(self) -> models.InputSpec:
-        frames = 1 if self.kind == "frames" else self.sampling.clip_len
+        frames = self.kind.frames_per_example(self.sampling.clip_len)
         return models.InputSpec(frames=frames, height=self.size, width=self.size, flow_stack=self.sampling.flow_stack)
 
 
@@ -152,7 +155,7 @@ def prepare(arch: str, params: dict, paths: TrainPaths) -> Run:
     sampling = read_sampling(params, arch, module.INPUT)
     size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
     need = module.min_frames(arch_params)
-    if module.INPUT != "frames" and sampling.clip_len < need:
+    if not sampling.kind.per_frame and sampling.clip_len < need:
         raise ParamError(f"{prefix}.sampling.clip_len", sampling.clip_len, f"at least {need} for {arch}")
     augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
     return Run(arch, module, arch_params, settings, recipe, store, sampling, size, augment, paths)

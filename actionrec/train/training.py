@@ -19,7 +19,7 @@ import models
 from actionrec import config
 from actionrec.cluster import distributed
 from actionrec.data.framestore import read_manifest
-from actionrec.data.inputs import Source, examples_per_video, make_dataset
+from actionrec.data.inputs import Source, make_dataset
 from actionrec.data.sampling import Sampling
 from actionrec.errors import DataError, ParamError
 from actionrec.evaluate import metrics
@@ -52,7 +52,7 @@ def validate_videos(
     A late-fusion two-stream model first gets its flow weight: the one of 0, 0.1, ..., 1 with the
     best validation accuracy (ties: the nearest to an equal weighting).
     """
-    batch_videos = max(1, batch_size // examples_per_video(sampling, 1, 1))
+    batch_videos = max(1, batch_size // sampling.examples_per_video())
     labels = np.array([r["label"] for r in source.rows])
     result = {}
     streams = module.stream_outputs(model) if hasattr(module, "stream_outputs") else None
@@ -117,7 +117,7 @@ class Videos:
 def split_videos(run: Run, world: distributed.World) -> Videos:
     train_rows, val_rows = split_train_val(read_manifest(run.paths.frames), run.settings.val_groups, run.settings.seed)
     # A frame model's training example is a frame: K of them per video and epoch (one per segment).
-    per_video = examples_per_video(run.sampling, 1, 1)
+    per_video = run.sampling.examples_per_video()
     per_rank = len(train_rows) // world.size * per_video
     if run.settings.batch_size > per_rank:
         raise ParamError("train.batch_size", run.settings.batch_size, f"at most {per_rank} (training examples per process)")
@@ -251,12 +251,12 @@ def save_outputs(run: Run, model, history: list[dict], val_predictions: Predicti
     # Everything inference needs to turn a new video into this model's input exactly as here.
     meta = {
         "classes": run.store["classes"],
-        "input": run.kind,
+        "input": run.kind.name,
         "input_size": run.size,
         "sampling": run.sampling.as_dict(),
         "store": {k: run.store[k] for k in ("short_side", "fps", "quality")},
     }
-    if run.kind == "clip+flow":
+    if run.kind.flow:
         flow = json.loads((run.paths.flow / "flow.json").read_text())
         meta["flow"] = {"method": flow["method"], "bound": flow["bound"], "quality": flow["quality"]}
     write_json(out / "classes.json", meta)
@@ -295,7 +295,7 @@ def train(arch: str, params: dict, world: distributed.World, paths: TrainPaths) 
     best = min(history, key=lambda r: r["val_loss"])
     summary = {
         "architecture": arch,
-        "input": run.kind,
+        "input": run.kind.name,
         "parameters": int(model.count_params()),
         "epochs_run": len(history),
         "best_epoch": best["epoch"],
