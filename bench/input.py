@@ -223,14 +223,14 @@ def main() -> None:
 
     params, _ = common.profile_params(args.profile)
     store_params = {
-        "short_side": config.get(params, "frames.short_side"),
-        "fps": config.frame_rate_cap(params, "frames.fps"),
-        "quality": config.jpeg_quality(params, "frames.quality"),
+        "short_side": config.check(config.Params, params).frames.short_side,
+        "fps": config.check(config.Params, params).frames.fps,
+        "quality": config.check(config.Params, params).frames.quality,
     }
     flow_params = {
-        "method": config.get(params, "flow.method"),
-        "bound": float(config.get(params, "flow.bound")),
-        "quality": config.jpeg_quality(params, "flow.quality"),
+        "method": config.check(config.Params, params).flow.method,
+        "bound": config.check(config.Params, params).flow.bound,
+        "quality": config.check(config.Params, params).flow.quality,
     }
     frames_dir, flow_dir = build_stores(videos, tuple(args.frames), store_params, flow_params)
 
@@ -260,7 +260,7 @@ def main() -> None:
         arch = STREAMS[name]
         kind = models.get(arch).INPUT
         prefix = f"architectures.{arch}"
-        sampling = read_sampling(params, arch, kind)  # as the train stage reads them
+        sampling = read_sampling(config.check(config.Params, params), arch, kind)  # as the train stage reads them
         size = check_input_size(config.get(params, f"{prefix}.input_size"), store_params["short_side"], f"{prefix}.input_size")
         augment = Augment.from_params(config.get(params, f"{prefix}.augment"), f"{prefix}.augment")
         settings[name] = (sampling, size, augment)

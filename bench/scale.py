@@ -65,7 +65,7 @@ def stale_keys(overrides: dict) -> list[str]:
 def input_of(params: dict, arch: str, input_size: int | None) -> tuple[models.InputSpec, object]:
     """The architecture's example shape, as the train stage derives it from params (spec, sampling)."""
     kind = models.get(arch).INPUT
-    sampling = read_sampling(params, arch, kind)
+    sampling = read_sampling(config.check(config.Params, params), arch, kind)
     size = input_size or params["architectures"][arch]["input_size"]
     frames = sampling.kind.frames_per_example(sampling.clip_len)
     return models.InputSpec(frames=frames, height=size, width=size, flow_stack=sampling.flow_stack), sampling

@@ -188,9 +188,9 @@ def resolve_stores(args, params: dict, work: Path, need_flow: bool) -> tuple[Pat
                 frames,
                 split=config.get(params, "data.split"),
                 short_side=config.get(params, "frames.short_side"),
-                fps=config.frame_rate_cap(params, "frames.fps"),
-                quality=config.jpeg_quality(params, "frames.quality"),
-                workers=config.workers(params, "frames.workers"),
+                fps=config.check(config.Params, params).frames.fps,
+                quality=config.check(config.Params, params).frames.quality,
+                workers=config.cores(config.check(config.Params, params).frames.workers),
                 strict=False,
             )
         _STORES["frames"] = frames
@@ -203,9 +203,9 @@ def resolve_stores(args, params: dict, work: Path, need_flow: bool) -> tuple[Pat
                 _STORES["frames"],
                 flow,
                 method=config.get(params, "flow.method"),
-                bound=float(config.get(params, "flow.bound")),
-                quality=config.jpeg_quality(params, "flow.quality"),
-                workers=config.workers(params, "flow.workers"),
+                bound=config.check(config.Params, params).flow.bound,
+                quality=config.check(config.Params, params).flow.quality,
+                workers=config.cores(config.check(config.Params, params).flow.workers),
             )
         _STORES["flow"] = flow
     return _STORES["frames"], _STORES.get("flow")
@@ -244,10 +244,10 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
 
     kinds = {arch: models.get(arch).INPUT for arch in args.archs}
     frames, flow = resolve_stores(args, params, work, need_flow="clip+flow" in kinds.values())
-    store = read_store(frames, params)
+    store = read_store(frames, config.check(config.Params, params).frames)
     seed = config.get(params, "seed")
-    batch = args.batch_size or config.positive_int(params, "train.batch_size")
-    train_rows, _ = split_train_val(read_manifest(frames), config.positive_int(params, "train.val_groups"), seed)
+    batch = args.batch_size or config.check(config.Params, params).train.batch_size
+    train_rows, _ = split_train_val(read_manifest(frames), config.check(config.Params, params).train.val_groups, seed)
     source = Source(frames, train_rows, flow)
     # As the stage does with one process (bit-exact reruns on CPU); it applies to both sides.
     make_reproducible(distributed.World(0, 1, 0))
@@ -261,7 +261,7 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
         prefix = f"architectures.{arch}"
         arch_params = dict(config.get(params, prefix) or {})
         augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
-        sampling = read_sampling(params, arch, kind)  # as the train stage reads them
+        sampling = read_sampling(config.check(config.Params, params), arch, kind)  # as the train stage reads them
         size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
         ds = make_dataset(source, sampling, input_size=size, batch_size=batch, training=True, seed=seed, augment=augment)
 
@@ -428,7 +428,7 @@ else:
 params = yaml.safe_load(open("params.yaml"))
 kind = models.get(arch).INPUT
 arch_params = dict(config.get(params, f"architectures.{arch}"))
-sampling, size = read_sampling(params, arch, kind), arch_params["input_size"]
+sampling, size = read_sampling(config.check(config.Params, params), arch, kind), arch_params["input_size"]
 t = sampling.kind.frames_per_example(sampling.clip_len)
 keras.utils.set_random_seed(config.get(params, "seed"))
 model = models.build(arch, 10, models.InputSpec(t, size, size, sampling.flow_stack), arch_params)
@@ -453,7 +453,7 @@ print(f"{ms:.2f} {digest[:16]}")
 def bench_reproducible(args, params: dict, work: Path) -> list[str]:
     from actionrec import config
 
-    batch = args.batch_size or config.positive_int(params, "train.batch_size")
+    batch = args.batch_size or config.check(config.Params, params).train.batch_size
     settings = ("ops-only", "stage")  # op determinism alone; make_reproducible (plus one op at a time)
     print(
         f"[reproducible] {args.steps} train steps on one in-memory batch of {batch} after {args.warmup_steps} warm-up "

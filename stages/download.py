@@ -16,9 +16,8 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="the dataset folder to write (UCF101 layout)")
     parser.add_argument("report", type=Path, help="what was selected and skipped (JSON)")
     args = parser.parse_args()
-    params = config.load_params()
-    data = config.get(params, "data")
-    report = prepare_dataset(data, args.out, seed=config.get(params, "seed"), cache_dir=Path(data.get("cache_dir") or "data/downloads"))
+    params = config.load()
+    report = prepare_dataset(params.data, args.out, seed=params.seed, cache_dir=Path(params.data.cache_dir))
     write_json(args.report, report)
     print(f"download: {report}")
 

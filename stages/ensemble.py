@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="the ensemble's directory to write")
     args = parser.parse_args()
     summary = ensemble.build(
-        config.load_params(),
+        config.load().ensemble,
         predictions=args.predictions,
         models_dir=args.models,
         trained=args.trained,

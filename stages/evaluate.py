@@ -31,7 +31,7 @@ def main() -> None:
     if args.architecture == entries.ENSEMBLE:
         m = ensemble.evaluate(paths)
     else:
-        m = evaluation.evaluate(args.architecture, config.load_params(), paths)
+        m = evaluation.evaluate(args.architecture, config.load().evaluate, paths)
     kinds = "".join(f", {k[9:]} {v:.3f}" for k, v in m.items() if k.startswith("accuracy_"))
     print(
         f"evaluate {args.architecture}: top-1 {m['top1']:.3f}, top-5 {m['top5']:.3f}, macro F1 {m['macro_f1']:.3f}{kinds} "

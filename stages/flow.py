@@ -7,8 +7,7 @@ import argparse
 from pathlib import Path
 
 from actionrec import cli, config
-from actionrec.data.flow import METHODS, build_flow_store
-from actionrec.errors import ParamError
+from actionrec.data.flow import build_flow_store
 
 
 def main() -> None:
@@ -16,17 +15,9 @@ def main() -> None:
     parser.add_argument("frames", type=Path, help="the frame store")
     parser.add_argument("out", type=Path, help="the flow store to write")
     args = parser.parse_args()
-    params = config.load_params()
-    bound = config.get(params, "flow.bound")
-    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or bound <= 0:
-        raise ParamError("flow.bound", bound, "a positive number of pixels")
+    flow = config.load().flow
     summary = build_flow_store(
-        args.frames,
-        args.out,
-        method=config.choice(params, "flow.method", METHODS),
-        bound=float(bound),
-        quality=config.jpeg_quality(params, "flow.quality"),
-        workers=config.workers(params, "flow.workers"),
+        args.frames, args.out, method=flow.method, bound=flow.bound, quality=flow.quality, workers=config.cores(flow.workers)
     )
     print(
         f"flow: {summary['videos']} videos, {summary['fields']} fields ({summary['method']}, bound {summary['bound']}, "

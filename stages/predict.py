@@ -63,9 +63,8 @@ def _load(arch: str, models_dir: Path):
 def _views(args: argparse.Namespace) -> tuple[int, int]:
     """--clips/--crops, else the evaluate stage's views from ./params.yaml, else one centre view."""
     params = config.load_params() if config.PARAMS_FILE.is_file() else {}
-    clips = args.clips or (config.positive_int(params, "evaluate.clips") if "clips" in params.get("evaluate", {}) else 1)
-    crops = args.crops or (config.choice(params, "evaluate.crops", (1, 3)) if "crops" in params.get("evaluate", {}) else 1)
-    return clips, crops
+    views = config.check(config.Evaluate, params.get("evaluate") or {}, "evaluate")  # clips, crops: 1 where not set
+    return args.clips or views.clips, args.crops or views.crops
 
 
 def predict(args: argparse.Namespace) -> list[dict]:

@@ -21,25 +21,24 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="folder for the weights files")
     parser.add_argument("metrics", type=Path, help="JSON file for each backbone's held-out accuracy and cost")
     args = parser.parse_args()
-    params = config.load_params()
+    params = config.load()
     from actionrec.train.pretraining import backbone_settings, pretrain
     from actionrec.train.recipe import Recipe
 
-    backbones = backbone_settings(config.get(params, "pretrain.backbones"))
-    size = config.positive_int(params, "pretrain.input_size", minimum=32)
-    sizes = {k: config.positive_int(params, f"pretrain.{k}") for k in ("images", "epochs", "batch_size")}
-    if sizes["batch_size"] > sizes["images"]:
-        raise ParamError("pretrain.batch_size", sizes["batch_size"], f"at most pretrain.images = {sizes['images']}")
-    recipe = Recipe.read(config.get(params, "pretrain"), "pretrain")
+    settings = params.pretrain
+    if settings is None:
+        raise ParamError("pretrain", None, "a mapping (backbones: {} when every architecture uses imagenet weights)")
+    backbones = backbone_settings(settings.backbones)
+    size = settings.input_size
+    sizes = {"images": settings.images, "epochs": settings.epochs, "batch_size": settings.batch_size}
+    recipe = Recipe.read(settings.model_dump(), "pretrain")
     results = {}
     with atomic_dir(args.out) as tmp:  # a failure leaves no half-written folder
-        for name, settings in backbones.items():
+        for name, backbone in backbones.items():
             key = f"pretrain.backbones.{name}"
-            epochs = sizes["epochs"] if settings["epochs"] is None else config.positive_int(params, f"{key}.epochs")
+            epochs = sizes["epochs"] if backbone["epochs"] is None else backbone["epochs"]
             print(f"pretrain {name}: {sizes['images']} synthetic images of {size} px, {epochs} epochs", flush=True)
-            result = pretrain(
-                name, settings, key=key, size=size, recipe=recipe, seed=config.get(params, "seed"), out=tmp, **(sizes | {"epochs": epochs})
-            )
+            result = pretrain(name, backbone, key=key, size=size, recipe=recipe, seed=params.seed, out=tmp, **(sizes | {"epochs": epochs}))
             results[name] = result
             print(
                 f"pretrain {name}: held-out accuracy {result['val_accuracy']:.3f} (chance {result['chance']:.3f}) in {result['train_seconds']} s",

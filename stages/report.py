@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True, help="the selected model's metrics (JSON) to write")
     args = parser.parse_args()
     selected = write_report(
-        config.get(config.load_params(), "model"),
+        config.load().model,
         model_dir=args.model_dir,
         predictions=args.predictions,
         test_metrics=args.test_metrics,

@@ -17,7 +17,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out", type=Path, help="the checked name to write (JSON)")
     args = parser.parse_args()
-    name = entries.check_scored(config.get(config.load_params(), "model"))
+    name = entries.check_scored(config.load().model)
     write_json(args.out, {"model": name})
     print(f"select_model: {name}")
 

@@ -46,7 +46,7 @@ def main() -> None:
     from actionrec.cluster import distributed  # imports TensorFlow: after argparse, so that --help stays instant
 
     models.get(args.architecture)  # unknown name: fails at once, listing the valid ones
-    params = config.load_params()
+    params = config.load()
     world = distributed.init()
     from actionrec.train.settings import TrainPaths
     from actionrec.train.training import train

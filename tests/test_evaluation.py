@@ -14,6 +14,7 @@ from conftest import REPO, make_dataset, save_tiny_model
 from tiny import FLOW, SAMPLING, STORE, TINY
 
 import models
+from actionrec import config
 from actionrec.data import ucf101
 from actionrec.errors import DataError, ParamError, PipelineError
 from actionrec.evaluate import ensemble, entries, evaluation, reporting
@@ -51,7 +52,7 @@ def paths_of(name: str) -> EvaluationPaths:
 
 def build_ensemble(params: dict) -> dict:
     return ensemble.build(
-        params,
+        config.check(config.Ensemble, params["ensemble"], "ensemble"),
         predictions=PREDICTIONS,
         models_dir=MODELS,
         trained=TRAIN_METRICS,
@@ -271,7 +272,7 @@ def test_predict_test_is_one_row_per_video_the_mean_over_its_views(arch, project
 
 def test_evaluate_scores_a_trained_model_on_the_store(project, monkeypatch):
     monkeypatch.chdir(project)
-    headline = evaluation.evaluate("basic_cnn", {"evaluate": EVALUATE}, paths_of("basic_cnn"))
+    headline = evaluation.evaluate("basic_cnn", config.Evaluate(**EVALUATE), paths_of("basic_cnn"))
     written = Predictions.read(PREDICTIONS / "basic_cnn.csv")
     assert written.videos == [r["video"] for r in evaluation.test_rows(FRAMES)] and written.probabilities.shape == (6, 3)
     assert json.loads((TEST_METRICS / "basic_cnn.json").read_text()) == headline
@@ -289,28 +290,25 @@ def test_evaluate_refuses_a_model_trained_on_another_store(project, monkeypatch,
     meta = json.loads((models_dir / "cnn_lstm" / "classes.json").read_text())
     write_json(models_dir / "cnn_lstm" / "classes.json", {**meta, "store": {**STORE, "short_side": 64}})
     with pytest.raises(DataError, match=r"trained on a frame store built with .*short_side.: 64.*rerun `dvc repro train@cnn_lstm`"):
-        evaluation.evaluate("cnn_lstm", {"evaluate": EVALUATE}, paths)
+        evaluation.evaluate("cnn_lstm", config.Evaluate(**EVALUATE), paths)
     write_json(models_dir / "cnn_lstm" / "classes.json", {**meta, "classes": ["Falling", "Rising", "Triangle"]})
     with pytest.raises(DataError, match=r"other classes.*dvc repro train@cnn_lstm"):
-        evaluation.evaluate("cnn_lstm", {"evaluate": EVALUATE}, paths)
+        evaluation.evaluate("cnn_lstm", config.Evaluate(**EVALUATE), paths)
     assert not (project / PREDICTIONS / "cnn_lstm.csv").exists()
 
 
 def test_evaluation_settings_read_the_views():
-    assert evaluation.evaluation_settings({"evaluate": EVALUATE}) == EVALUATE
-    assert evaluation.evaluation_settings({"evaluate": {**EVALUATE, "crops": 1, "clips": 1}})["crops"] == 1
+    assert config.check(config.Evaluate, EVALUATE, "evaluate").model_dump() == EVALUATE
+    assert (config.Evaluate().clips, config.Evaluate().crops) == (1, 1)  # one centre view where params.yaml says nothing
 
 
 @pytest.mark.parametrize(
     "key, value",
-    [("crops", 2), ("crops", "three"), ("clips", 0), ("clips", 1.5), ("batch_videos", 0), ("latency_repeats", True), ("clips", None)],
+    [("crops", 2), ("crops", "three"), ("crops", True), ("clips", 0), ("clips", 1.5), ("batch_videos", 0), ("latency_repeats", True)],
 )
 def test_bad_evaluation_settings_name_the_key(key, value):
-    settings = {**EVALUATE, key: value}
-    if value is None:
-        del settings[key]
-    with pytest.raises(ParamError, match=rf"evaluate\.{key}"):
-        evaluation.evaluation_settings({"evaluate": settings})
+    with pytest.raises(ParamError, match=rf"'evaluate\.{key}': {value!r}"):
+        config.check(config.Evaluate, {**EVALUATE, key: value}, "evaluate")
 
 
 def fake_evaluations(skip: str | None = None) -> None:
@@ -392,7 +390,9 @@ def test_report_of_the_selected_model(workdir):
 
 
 def test_select_model_rejects_an_unknown_name_listing_the_valid_ones(tmp_path):
-    (tmp_path / "params.yaml").write_text("model: twostream\n")
+    params = (REPO / "params.yaml").read_text().replace("\nmodel: ensemble", "\nmodel: twostream")
+    assert "model: twostream" in params
+    (tmp_path / "params.yaml").write_text(params)
     result = subprocess.run(
         [sys.executable, *stage_argv("select_model")],
         cwd=tmp_path,

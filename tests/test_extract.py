@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import make_dataset, read_video, write_lists_for, write_video
 
+from actionrec import config
 from actionrec.data import ucf101
 from actionrec.data.framestore import (
     MANIFEST_COLUMNS,
@@ -310,8 +311,8 @@ def test_corrupt_pack_is_a_data_error_naming_the_file(tmp_path, kind):
 # --- reading a store ------------------------------------------------------------------------------
 
 
-def params(**frames):
-    return {"frames": {**STORE, "workers": 1, "strict": False, **frames}}
+def params(**frames) -> config.Frames:
+    return config.check(config.Frames, {**STORE, "workers": 1, "strict": False, **frames}, "frames")
 
 
 @pytest.fixture(scope="module")

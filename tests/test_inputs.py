@@ -414,7 +414,7 @@ def test_a_cut_off_pack_fails_naming_its_file(store, tmp_path, cut):
 def test_each_input_kind_knows_its_examples_and_its_model_input():
     frames, clip, two_stream = (Sampling(name, segments=3, clip_len=4, flow_stack=5 if name == "clip+flow" else 0) for name in kinds.KINDS)
     assert (frames.kind, clip.kind, two_stream.kind) == (kinds.FRAMES, kinds.CLIP, kinds.CLIP_FLOW)  # names become the objects
-    assert Sampling(kinds.CLIP, clip_len=4) == clip
+    assert Sampling(kinds.CLIP, segments=3, clip_len=4) == clip
     assert [s.examples_per_video() for s in (frames, clip, two_stream)] == [3, 1, 1]  # per training epoch: K frames or one clip
     assert [s.examples_per_video(clips=2, crops=3) for s in (frames, clip, two_stream)] == [18, 6, 6]  # test views
     assert [s.kind.frames_per_example(s.clip_len) for s in (frames, clip, two_stream)] == [1, 4, 4]

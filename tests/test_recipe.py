@@ -14,13 +14,13 @@ from actionrec.train.recipe import ClassificationLoss, HeadAccuracy, Recipe
 
 
 def params_with(**recipe) -> dict:
-    return {"architectures": {"conv3d": {"learning_rate": 0.01, **recipe}}}
+    return {"learning_rate": 0.01, **recipe}
 
 
 def test_every_key_is_read_and_defaults_fill_the_rest():
-    recipe = Recipe.from_params(params_with(optimizer="sgd", weight_decay=1e-4, warmup_epochs=0.5, label_smoothing=0.1), "conv3d")
+    recipe = Recipe.read(params_with(optimizer="sgd", weight_decay=1e-4, warmup_epochs=0.5, label_smoothing=0.1), "architectures.conv3d")
     assert recipe == Recipe("sgd", 0.01, 1e-4, 0.5, "cosine", 0.1)
-    assert Recipe.from_params(params_with(), "conv3d") == Recipe("adamw", 0.01, 0.0, 0.0, "cosine", 0.0)
+    assert Recipe.read(params_with(), "architectures.conv3d") == Recipe("adamw", 0.01, 0.0, 0.0, "cosine", 0.0)
 
 
 @pytest.mark.parametrize(
@@ -37,13 +37,13 @@ def test_every_key_is_read_and_defaults_fill_the_rest():
 )
 def test_bad_recipe_values_name_the_key(change, message):
     with pytest.raises(ParamError) as error:
-        Recipe.from_params(params_with(**change), "conv3d")
+        Recipe.read(params_with(**change), "architectures.conv3d")
     assert message in str(error.value)
 
 
 def test_a_missing_learning_rate_names_the_key():
     with pytest.raises(ParamError, match="'architectures.conv3d.learning_rate'"):
-        Recipe.from_params({"architectures": {"conv3d": {}}}, "conv3d")
+        Recipe.read({}, "architectures.conv3d")
 
 
 def test_the_scaling_rule_fits_the_optimizer():

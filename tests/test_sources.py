@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import write_video
 
+from actionrec import config
 from actionrec.data import sources, ucf101
 from actionrec.data.archives import safe_extract
 from actionrec.errors import DataError, ParamError
@@ -31,6 +32,11 @@ OFFICIAL = ucf101.official_lists_dir()
 
 def data(source="folder", **kw) -> dict:
     return {"source": source, "path": None, "split": 1, "fraction": 1.0, "classes": None, **kw}
+
+
+def prepare(data: dict, dest: Path, **kwargs) -> dict:
+    """The download stage's call: the ``data`` section checked as params.yaml is, then the dataset written."""
+    return sources.prepare_dataset(config.check(config.Data, data, "data"), dest, **kwargs)
 
 
 def make_tree(root: Path, classes=("Alpha", "Beta", "Gamma"), groups=8, clips=1, ext=".avi", real=False) -> list[str]:
@@ -75,21 +81,21 @@ def assert_consistent(root: Path) -> None:
 
 def test_unknown_source_names_the_valid_ones(tmp_path):
     with pytest.raises(ParamError, match="data.source") as e:
-        sources.prepare_dataset(data("ftp"), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+        prepare(data("ftp"), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
     assert "synthetic, ucf101, kaggle, folder" in str(e.value)
 
 
 @pytest.mark.parametrize("path", [None, "does/not/exist"])
 def test_folder_source_needs_a_path(tmp_path, path):
     with pytest.raises(ParamError, match="'data.path'"):
-        sources.prepare_dataset(data(path=path), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+        prepare(data(path=path), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
 
 
 @pytest.mark.parametrize("key,value", [("fraction", 0), ("fraction", 1.5), ("fraction", "half"), ("classes", "Alpha"), ("classes", [])])
 def test_selection_params_are_validated(tmp_path, key, value):
     make_tree(tmp_path / "src")
     with pytest.raises(ParamError, match=f"data.{key}"):
-        sources.prepare_dataset(data(path=str(tmp_path / "src"), **{key: value}), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+        prepare(data(path=str(tmp_path / "src"), **{key: value}), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
 
 
 # --- folder ----------------------------------------------------------------------------------------
@@ -103,7 +109,7 @@ def test_folder_with_its_own_lists_keeps_them_and_reports_odd_files(tmp_path):
     (src / "Alpha" / "notes.txt").write_text("hi")
     (src / "README").write_text("hi")
     (src / "Beta" / "v_Beta_g09_c01.avi").write_bytes(b"")  # well named, zero bytes, but in no list
-    report = sources.prepare_dataset(data(path=str(src)), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+    report = prepare(data(path=str(src)), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
 
     raw = tmp_path / "raw"
     assert lists_of(raw) == lists_of(src)
@@ -132,7 +138,7 @@ def test_folder_of_ucf101_classes_uses_the_official_lists(tmp_path):
         write_video(src / rel, 3, size=(32, 24))
     (src / "HandstandPushups" / "v_HandStandPushups_g10_c01.avi").write_bytes(b"")  # zero bytes: passes through
     (src / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g99_c01.avi").write_bytes(b"x")  # not in the official lists
-    report = sources.prepare_dataset(data(path=str(src)), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+    report = prepare(data(path=str(src)), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
 
     raw = tmp_path / "raw"
     assert report["lists"] == "official" and report["classes"] == 2 and report["videos"] == 7
@@ -154,7 +160,7 @@ def test_folder_of_ucf101_classes_uses_the_official_lists(tmp_path):
 def test_non_ucf101_folder_gets_group_rule_lists(tmp_path):
     src = tmp_path / "src"
     make_tree(src, classes=("Dance", "Jump"), groups=22, clips=2, ext=".mp4")
-    report = sources.prepare_dataset(data(path=str(src)), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+    report = prepare(data(path=str(src)), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
     raw = tmp_path / "raw"
     assert report["lists"] == "group rule" and report["videos"] == 88 and report["skipped"] == []
     assert_consistent(raw)
@@ -173,9 +179,9 @@ def test_fraction_and_classes_are_stratified_deterministic_and_renumbered(tmp_pa
     videos = make_tree(src, classes=("Alpha", "Beta", "Gamma"), groups=8, clips=4)
     ucf101.write_lists(src, ["Alpha", "Beta", "Gamma"], videos)
     params = data(path=str(src), fraction=0.25, classes=["Gamma", "Alpha"])
-    report = sources.prepare_dataset(params, tmp_path / "a", seed=7, cache_dir=tmp_path / "c")
-    sources.prepare_dataset(params, tmp_path / "b", seed=7, cache_dir=tmp_path / "c")
-    sources.prepare_dataset(params, tmp_path / "d", seed=8, cache_dir=tmp_path / "c")
+    report = prepare(params, tmp_path / "a", seed=7, cache_dir=tmp_path / "c")
+    prepare(params, tmp_path / "b", seed=7, cache_dir=tmp_path / "c")
+    prepare(params, tmp_path / "d", seed=8, cache_dir=tmp_path / "c")
 
     a = lists_of(tmp_path / "a")
     assert a["classInd"] == ["Alpha", "Gamma"]  # original order, renumbered 1..2
@@ -193,10 +199,10 @@ def test_unknown_class_and_empty_class(tmp_path):
     videos = make_tree(src)
     ucf101.write_lists(src, ["Alpha", "Beta", "Gamma", "Delta"], videos)  # Delta has no videos
     with pytest.raises(ParamError, match="data.classes"):
-        sources.prepare_dataset(data(path=str(src), classes=["Omega"]), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+        prepare(data(path=str(src), classes=["Omega"]), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
     with pytest.raises(DataError, match="Delta"):
-        sources.prepare_dataset(data(path=str(src)), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
-    sources.prepare_dataset(data(path=str(src), classes=["Beta"]), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+        prepare(data(path=str(src)), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+    prepare(data(path=str(src), classes=["Beta"]), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
     assert ucf101.read_class_index(tmp_path / "raw" / ucf101.LISTS_DIR) == ["Beta"]
 
 
@@ -219,13 +225,13 @@ def test_failure_mid_way_leaves_the_old_dest_untouched(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sources, "_link", failing_link)
     with pytest.raises(OSError, match="disk full"):
-        sources.prepare_dataset(data(path=str(src)), raw, seed=0, cache_dir=tmp_path / "c")
+        prepare(data(path=str(src)), raw, seed=0, cache_dir=tmp_path / "c")
     assert [p.name for p in raw.iterdir()] == ["Old"] and (raw / "Old" / "marker").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw", "src"]  # no .tmp / .work.tmp left
 
     monkeypatch.setattr(sources, "_link", real_link)
     (tmp_path / "raw.tmp").mkdir()  # a stale one from a killed run
-    sources.prepare_dataset(data(path=str(src)), raw, seed=0, cache_dir=tmp_path / "c")
+    prepare(data(path=str(src)), raw, seed=0, cache_dir=tmp_path / "c")
     assert not (raw / "Old").exists() and len(ucf101.find_videos(raw)) == 24
     assert not (tmp_path / "raw.tmp").exists()
 
@@ -307,7 +313,7 @@ def test_ucf101_downloads_once_then_uses_the_cache(tmp_path, archives):
     server = Server(archives)
     params = ucf_params(server.url("videos.zip"), server.url("splits.zip"))
     cache = tmp_path / "cache"
-    report = sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=cache)
+    report = prepare(params, tmp_path / "raw", seed=0, cache_dir=cache)
     assert report["videos"] == 16 and report["classes"] == 2
     assert (cache / "ucf101" / "videos.zip").read_bytes() == archives["videos.zip"]
     assert sorted(e["path"] for e in server.log) == ["/splits.zip", "/videos.zip"]
@@ -315,7 +321,7 @@ def test_ucf101_downloads_once_then_uses_the_cache(tmp_path, archives):
     assert_consistent(tmp_path / "raw")
 
     server.log.clear()
-    sources.prepare_dataset({**params, "fraction": 0.5}, tmp_path / "raw", seed=0, cache_dir=cache)
+    prepare({**params, "fraction": 0.5}, tmp_path / "raw", seed=0, cache_dir=cache)
     assert server.log == []  # a new selection never downloads again
     assert len(ucf101.find_videos(tmp_path / "raw")) == 8
 
@@ -326,9 +332,7 @@ def test_ucf101_resumes_a_partial_download(tmp_path, archives):
     base.mkdir(parents=True)
     body = archives["videos.zip"]
     (base / "videos.zip.part").write_bytes(body[:100_000])
-    sources.prepare_dataset(
-        ucf_params(server.url("videos.zip"), server.url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache"
-    )
+    prepare(ucf_params(server.url("videos.zip"), server.url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
     entry = next(e for e in server.log if e["path"] == "/videos.zip")
     assert entry["range"] == "bytes=100000-" and entry["sent"] == len(body) - 100_000
     assert (base / "videos.zip").read_bytes() == body and not (base / "videos.zip.part").exists()
@@ -340,9 +344,7 @@ def test_ucf101_restarts_when_the_server_ignores_the_range(tmp_path, archives):
     base = tmp_path / "cache" / "ucf101"
     base.mkdir(parents=True)
     (base / "videos.zip.part").write_bytes(b"garbage" * 1000)
-    sources.prepare_dataset(
-        ucf_params(server.url("videos.zip"), server.url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache"
-    )
+    prepare(ucf_params(server.url("videos.zip"), server.url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
     assert (base / "videos.zip").read_bytes() == archives["videos.zip"]
 
 
@@ -351,11 +353,11 @@ def test_ucf101_interrupted_download_keeps_the_part_for_resuming(tmp_path, archi
     server.truncate = True
     params = ucf_params(server.url("videos.zip"), server.url("splits.zip"))
     with pytest.raises(DataError, match="run again to resume"):
-        sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+        prepare(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
     part = tmp_path / "cache" / "ucf101" / "splits.zip.part"
     assert 0 < part.stat().st_size < len(archives["splits.zip"])
     server.truncate = False
-    sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+    prepare(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
     assert any(e["range"] for e in server.log)
 
 
@@ -364,11 +366,9 @@ def test_ucf101_md5_is_checked(tmp_path, archives):
     good = hashlib.md5(archives["splits.zip"]).hexdigest()
     params = ucf_params(server.url("videos.zip"), server.url("splits.zip"), video_md5="0" * 32, splits_md5=good)
     with pytest.raises(DataError, match="MD5"):
-        sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+        prepare(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
     with pytest.raises(ParamError, match="data.ucf101.video_md5"):
-        sources.prepare_dataset(
-            ucf_params("http://x/a.rar", "http://x/b.zip", video_md5="abc"), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c2"
-        )
+        prepare(ucf_params("http://x/a.rar", "http://x/b.zip", video_md5="abc"), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c2")
 
 
 def test_ucf101_offline_fails_fast_with_instructions(tmp_path):
@@ -376,7 +376,7 @@ def test_ucf101_offline_fails_fast_with_instructions(tmp_path):
     cache = tmp_path / "cache"
     started = time.monotonic()
     with pytest.raises(DataError) as e:
-        sources.prepare_dataset(ucf_params(video_url, splits_url), tmp_path / "raw", seed=0, cache_dir=cache)
+        prepare(ucf_params(video_url, splits_url), tmp_path / "raw", seed=0, cache_dir=cache)
     assert time.monotonic() - started < 5
     message = str(e.value)
     for text in (
@@ -396,7 +396,7 @@ def test_ucf101_uses_pre_placed_archives_without_network(tmp_path, archives):
     for name, body in archives.items():
         (base / name).write_bytes(body)
     params = ucf_params(closed_port_url("videos.zip"), closed_port_url("splits.zip"))
-    report = sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+    report = prepare(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
     assert report["videos"] == 16
 
 
@@ -442,7 +442,7 @@ def test_unsafe_split_archive_fails_the_stage_and_keeps_dest(tmp_path, archives)
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "keep").write_text("old")
     with pytest.raises(DataError, match="evil.txt"):
-        sources.prepare_dataset(
+        prepare(
             ucf_params(closed_port_url("videos.zip"), closed_port_url("splits.zip")), tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache"
         )
     assert (tmp_path / "raw" / "keep").read_text() == "old"
@@ -580,7 +580,7 @@ def test_ucf101_from_a_rar_like_the_official_one(tmp_path, archives, rar_tool):
     (base / "UCF101.rar").write_bytes(rar4_bytes({f"UCF-101/{rel}": rel.encode() for rel in videos}))
     (base / "splits.zip").write_bytes(archives["splits.zip"])
     params = ucf_params(closed_port_url("UCF101.rar"), closed_port_url("splits.zip"))
-    report = sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
+    report = prepare(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "cache")
     assert report["videos"] == 16
     assert (tmp_path / "raw" / "Beta" / "v_Beta_g08_c01.avi").read_bytes() == b"Beta/v_Beta_g08_c01.avi"
     assert_consistent(tmp_path / "raw")
@@ -648,7 +648,7 @@ def test_kaggle_mirror_with_its_own_layout(tmp_path, kaggle_env, capsys):
     (mirror / "val" / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g01_c01.avi").write_bytes(b"dup")
     calls = fake_kagglehub(kaggle_env, lambda handle: str(mirror))
     params = data("kaggle", kaggle={"handle": "someone/ucf101"})
-    report = sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+    report = prepare(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
 
     raw = tmp_path / "raw"
     assert calls == ["someone/ucf101"]
@@ -669,7 +669,7 @@ def test_kaggle_non_ucf101_classes_use_the_group_rule(tmp_path, kaggle_env):
     mirror = tmp_path / "mirror"
     make_tree(mirror / "data", classes=("Dance", "Jump"), groups=8)
     fake_kagglehub(kaggle_env, lambda handle: mirror)
-    report = sources.prepare_dataset(data("kaggle", kaggle={"handle": "a/b"}), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+    report = prepare(data("kaggle", kaggle={"handle": "a/b"}), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
     assert report["lists"] == "group rule" and report["videos"] == 16
     assert_consistent(tmp_path / "raw")
 
@@ -682,7 +682,7 @@ def test_kaggle_errors_never_leak_the_key(tmp_path, kaggle_env, capsys):
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "keep").write_text("old")
     with pytest.raises(DataError, match="401 Unauthorized") as e:
-        sources.prepare_dataset(data("kaggle", kaggle={"handle": "a/b"}), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+        prepare(data("kaggle", kaggle={"handle": "a/b"}), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
     assert KEY not in str(e.value) and e.value.__cause__ is None and e.value.__suppress_context__
     assert KEY not in all_text(tmp_path) + "".join(capsys.readouterr())
     assert (tmp_path / "raw" / "keep").read_text() == "old"
@@ -693,11 +693,11 @@ def test_kaggle_without_credentials_or_package(tmp_path, kaggle_env):
     fake_kagglehub(kaggle_env, lambda handle: pytest.fail("must not download without credentials"))
     params = data("kaggle", kaggle={"handle": "a/b"})
     with pytest.raises(DataError, match="KAGGLE_USERNAME") as e:
-        sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+        prepare(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
     assert "kaggle.json" in str(e.value)
     kaggle_env.setitem(sys.modules, "kagglehub", None)
     with pytest.raises(DataError, match="pip install kagglehub"):
-        sources.prepare_dataset(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+        prepare(params, tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
 
 
 def test_kaggle_json_counts_as_credentials(tmp_path, kaggle_env):
@@ -706,7 +706,7 @@ def test_kaggle_json_counts_as_credentials(tmp_path, kaggle_env):
     (tmp_path / "home" / ".kaggle" / "kaggle.json").write_text(json.dumps({"username": "u", "key": KEY}))
     fake_kagglehub(kaggle_env, lambda handle: (_ for _ in ()).throw(RuntimeError(f"bad key {KEY}")))
     with pytest.raises(DataError) as e:
-        sources.prepare_dataset(data("kaggle", kaggle={"handle": "a/b"}), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
+        prepare(data("kaggle", kaggle={"handle": "a/b"}), tmp_path / "raw", seed=0, cache_dir=tmp_path / "c")
     assert "bad key ***" in str(e.value)
 
 
@@ -716,16 +716,16 @@ def test_kaggle_json_counts_as_credentials(tmp_path, kaggle_env):
 def test_synthetic_source(tmp_path):
     synthetic = pytest.importorskip("actionrec.data.synthetic")
     params = data("synthetic", fraction=0.5, synthetic={"groups": 8, "clips_per_group": 1, "frames": [3, 4], "size": [32, 32], "fps": 25})
-    report = sources.prepare_dataset(params, tmp_path / "raw", seed=1, cache_dir=tmp_path / "c")
+    report = prepare(params, tmp_path / "raw", seed=1, cache_dir=tmp_path / "c")
     assert report["classes"] == len(synthetic.CLASSES) and report["videos"] == 4 * len(synthetic.CLASSES)
     assert_consistent(tmp_path / "raw")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]  # the scratch dir is gone
     lists = tmp_path / "raw" / ucf101.LISTS_DIR
     assert ucf101.read_class_kinds(lists, list(synthetic.CLASSES)) == synthetic.CLASSES  # motion / appearance, for scoring
     picked = {**params, "classes": ["Triangle", "Rising"]}
-    sources.prepare_dataset(picked, tmp_path / "two", seed=1, cache_dir=tmp_path / "c")
+    prepare(picked, tmp_path / "two", seed=1, cache_dir=tmp_path / "c")
     lists = tmp_path / "two" / ucf101.LISTS_DIR
     assert ucf101.read_class_kinds(lists, ucf101.read_class_index(lists)) == {"Rising": "motion", "Triangle": "appearance"}
     assert (lists / ucf101.KINDS_FILE).read_text().splitlines() == ["Rising motion", "Triangle appearance"]
     with pytest.raises(ParamError, match="data.synthetic.colour"):
-        sources.prepare_dataset({**params, "synthetic": {"colour": 1}}, tmp_path / "raw", seed=1, cache_dir=tmp_path / "c")
+        prepare({**params, "synthetic": {"colour": 1}}, tmp_path / "raw", seed=1, cache_dir=tmp_path / "c")

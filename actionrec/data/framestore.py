@@ -222,17 +222,17 @@ def extract(raw: Path, out: Path, *, split: int, short_side: int, fps: float | N
 # --- reading ----------------------------------------------------------------------------------
 
 
-def read_store(store: Path, params: dict | None = None) -> dict:
-    """``store.json``; with ``params``, refuses a store built with other ``frames.*`` than they say."""
+def read_store(store: Path, frames: config.Frames | None = None) -> dict:
+    """``store.json``; given params' ``frames``, refuses a store built with other ``frames.*`` than they say."""
     path = Path(store) / "store.json"
     if not path.is_file():
         raise DataError(f"{path}: frame store not found (run `dvc repro extract`)")
     info = json.loads(path.read_text())
     if info.get("format") != "jpeg-pack" or "class_kinds" not in info:
         raise DataError(f"{store}: an old frame store format (rebuild it with `dvc repro extract`)")
-    if params is not None:
+    if frames is not None:
         for key in STORE_KEYS:
-            wanted = config.get(params, f"frames.{key}")
+            wanted = getattr(frames, key)
             if info[key] != wanted:
                 raise DataError(
                     f"{store} was built with frames.{key}={info[key]!r} but params.yaml says {wanted!r} "

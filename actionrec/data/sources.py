@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
+from actionrec.config import Data
 from actionrec.data import kaggle, synthetic, ucf101
 from actionrec.data.archives import extract_cached
 from actionrec.data.downloads import download
@@ -23,18 +24,12 @@ from actionrec.data.ucf101 import LISTS_DIR, SPLITS
 from actionrec.errors import DataError, ParamError
 from actionrec.io import remove
 
-SOURCES = ("synthetic", "ucf101", "kaggle", "folder")
 MAX_REPORTED = 100  # skipped files listed in the report (the count is always complete)
-_SYNTHETIC_KEYS = ("groups", "clips_per_group", "frames", "size", "fps")
 
 
-def prepare_dataset(data: dict, dest: Path, *, seed: int, cache_dir: Path) -> dict:
+def prepare_dataset(data: Data, dest: Path, *, seed: int, cache_dir: Path) -> dict:
     """Write the dataset selected by ``data`` (the ``data:`` params) to ``dest``; return a JSON-able report."""
-    data = dict(data or {})
-    source = data.get("source")
-    if source not in SOURCES:
-        raise ParamError("data.source", source, "one of " + ", ".join(SOURCES))
-    classes, fraction = _check_selection(data)
+    source = data.source
     build = {"synthetic": _synthetic_root, "ucf101": _ucf101_root, "kaggle": _kaggle_root, "folder": _folder_root}[source]
     dest, cache_dir = Path(dest), Path(cache_dir)
     tmp = dest.with_name(dest.name + ".tmp")
@@ -45,7 +40,7 @@ def prepare_dataset(data: dict, dest: Path, *, seed: int, cache_dir: Path) -> di
     try:
         work.mkdir()
         src_root, lists_dir, info = build(data, work, seed=seed, cache_dir=cache_dir)
-        report = materialize(src_root, tmp, classes=classes, fraction=fraction, seed=seed, lists_dir=lists_dir)
+        report = materialize(src_root, tmp, classes=data.classes, fraction=data.fraction, seed=seed, lists_dir=lists_dir)
     except BaseException:
         remove(tmp)
         raise
@@ -112,53 +107,34 @@ def materialize(
     }
 
 
-# --- parameters ---------------------------------------------------------------------------------
-
-
-def _check_selection(data: dict) -> tuple[list[str] | None, float]:
-    classes, fraction = data.get("classes"), data.get("fraction", 1.0)
-    if classes is not None and (not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes)):
-        raise ParamError("data.classes", classes, "null or a non-empty list of class names")
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-        raise ParamError("data.fraction", fraction, "a number in (0, 1]")
-    return classes, float(fraction)
-
-
-def _section(data: dict, name: str) -> dict:
-    section = data.get(name)
-    if not isinstance(section, dict):
-        raise ParamError(f"data.{name}", section, "a mapping")
+def _required(section, name: str, keys: str):
+    if section is None:
+        raise ParamError(f"data.{name}", None, f"a mapping with {keys} (required by source: {name})")
     return section
-
-
-def _string(section: dict, key: str, name: str) -> str:
-    value = section.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ParamError(f"data.{name}.{key}", value, "a non-empty string")
-    return value
 
 
 # --- sources: each returns (source root, lists dir, report info) --------------------------------
 
 
-def _synthetic_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
-    params = dict(_section(data, "synthetic"))
-    for key in params:
-        if key not in _SYNTHETIC_KEYS:
-            raise ParamError(f"data.synthetic.{key}", params[key], "one of the keys " + ", ".join(_SYNTHETIC_KEYS))
-    for key in ("frames", "size"):  # YAML gives lists
-        if isinstance(params.get(key), list):
-            params[key] = tuple(params[key])
+def _synthetic_root(data: Data, work: Path, *, seed: int, cache_dir: Path):
+    s = data.synthetic
     root = work / "synthetic"
-    groups, clips = params.get("groups", 25), params.get("clips_per_group", 4)
-    total = len(synthetic.CLASSES) * groups * clips if isinstance(groups, int) and isinstance(clips, int) else None
-    with tqdm(total=total, desc="synthetic videos", unit="video") as bar:
-        synthetic.generate(root, **params, seed=seed, progress=lambda done: bar.update(done - bar.n))
+    with tqdm(total=len(synthetic.CLASSES) * s.groups * s.clips_per_group, desc="synthetic videos", unit="video") as bar:
+        synthetic.generate(
+            root,
+            groups=s.groups,
+            clips_per_group=s.clips_per_group,
+            frames=tuple(s.frames),
+            size=tuple(s.size),
+            fps=s.fps,
+            seed=seed,
+            progress=lambda done: bar.update(done - bar.n),
+        )
     return root, None, {}
 
 
-def _folder_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
-    path = data.get("path")
+def _folder_root(data: Data, work: Path, *, seed: int, cache_dir: Path):
+    path = data.path
     if not path or not Path(path).is_dir():
         raise ParamError("data.path", path, "an existing directory in UCF101 layout (required by source: folder)")
     root = Path(path)
@@ -171,8 +147,8 @@ def _folder_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
     return root, lists_dir, {"lists": kind, "skipped": skipped + unlisted}
 
 
-def _kaggle_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
-    handle = _string(_section(data, "kaggle"), "handle", "kaggle")
+def _kaggle_root(data: Data, work: Path, *, seed: int, cache_dir: Path):
+    handle = _required(data.kaggle, "kaggle", "handle").handle
     try:
         import kagglehub
     except ImportError:
@@ -214,15 +190,10 @@ def _kaggle_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
     return root, lists_dir, {"handle": handle, "lists": kind, "skipped": skipped + unlisted}
 
 
-def _ucf101_root(data: dict, work: Path, *, seed: int, cache_dir: Path):
-    cfg = _section(data, "ucf101")
-    urls = {kind: _string(cfg, f"{kind}_url", "ucf101") for kind in ("video", "splits")}
-    md5s = {}
-    for kind in urls:
-        md5 = cfg.get(f"{kind}_md5")
-        if md5 is not None and (not isinstance(md5, str) or len(md5) != 32 or any(c not in "0123456789abcdefABCDEF" for c in md5)):
-            raise ParamError(f"data.ucf101.{kind}_md5", md5, "null or a 32-digit hex MD5")
-        md5s[kind] = md5.lower() if md5 else None
+def _ucf101_root(data: Data, work: Path, *, seed: int, cache_dir: Path):
+    cfg = _required(data.ucf101, "ucf101", "video_url and splits_url")
+    urls = {"video": cfg.video_url, "splits": cfg.splits_url}
+    md5s = {"video": cfg.video_md5 and cfg.video_md5.lower(), "splits": cfg.splits_md5 and cfg.splits_md5.lower()}
     base = Path(cache_dir) / "ucf101"
     archives = {kind: base / (PurePosixPath(urlparse(url).path).name or f"{kind}.archive") for kind, url in urls.items()}
     for kind in ("splits", "video"):  # the small one first: an offline machine fails in seconds

@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from actionrec.data import ucf101
-from actionrec.errors import DataError, ParamError
+from actionrec.errors import DataError
 
 CLASSES: dict[str, str] = {
     "Rising": "motion",
@@ -192,34 +192,6 @@ def render_clip(
     return out, np.clip(bg, 0, 255).astype(np.uint8)
 
 
-def _pair(value, key: str, lowest: int) -> tuple[int, int]:
-    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        raise ParamError(key, value, "a pair of integers")
-    if min(value) < lowest:
-        raise ParamError(key, value, f"integers >= {lowest}")
-    return int(value[0]), int(value[1])
-
-
-def _validate(groups, clips_per_group, frames, size, fps, seed) -> tuple[tuple[int, int], tuple[int, int]]:
-    def integer(key, value, lowest):
-        if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
-            raise ParamError(key, value, f"an integer >= {lowest}")
-
-    # Split k tests on groups 7k-6..7k: with >= 8 groups every split has training videos (split 1
-    # trains on groups 8+), but split k has test videos only from groups >= 7k-6, all 7 from >= 7k.
-    integer("data.synthetic.groups", groups, 8)
-    integer("data.synthetic.clips_per_group", clips_per_group, 1)
-    integer("data.synthetic.fps", fps, 1)
-    integer("seed", seed, 0)
-    frames = _pair(frames, "data.synthetic.frames", 2)
-    if frames[0] > frames[1]:
-        raise ParamError("data.synthetic.frames", list(frames), "[min, max] with min <= max")
-    size = _pair(size, "data.synthetic.size", 32)
-    if size[0] % 2 or size[1] % 2:  # MJPG silently drops an odd last row/column
-        raise ParamError("data.synthetic.size", list(size), "even [width, height], each >= 32")
-    return frames, size
-
-
 def generate(
     root: Path,
     *,
@@ -234,7 +206,7 @@ def generate(
     """Write <root>/<Class>/v_<Class>_gGG_cCC.avi for every class, group (1..groups) and clip
     (1..clips_per_group), then the split lists and the class kinds via actionrec.data.ucf101.write_lists.
     Returns relative paths. ``size`` is (width, height); ``progress(done)`` is called after each video."""
-    frames, size = _validate(groups, clips_per_group, frames, size, fps, seed)
+    frames, size = tuple(frames), tuple(size)  # checked with params.yaml (actionrec.config.Synthetic)
     root = Path(root)
     videos = []
     for name in CLASSES:

@@ -50,27 +50,21 @@ def combine(probabilities: list[np.ndarray], method: str = "mean", weights: list
     return np.tensordot(w / w.sum(), np.stack(arrays), axes=1)
 
 
-def members(params: dict) -> tuple[list[str], str]:
-    """``ensemble.members`` (trained architectures, each once) and ``ensemble.method``, checked."""
-    names = config.get(params, "ensemble.members")
-    if not isinstance(names, list) or not names:
-        raise ParamError("ensemble.members", names, "a non-empty list of trained architectures")
-    for name in names:
-        if name not in models.ARCHITECTURES:
-            raise ParamError("ensemble.members", name, "trained architectures from " + ", ".join(models.ARCHITECTURES))
-    if len(set(names)) != len(names):
-        raise ParamError("ensemble.members", names, "each architecture at most once")
-    return names, config.choice(params, "ensemble.method", METHODS)
-
-
-def build(params: dict, *, predictions: Path, models_dir: Path, trained: Path, evaluated: Path, frames: Path, out: Path) -> dict:
+def build(
+    settings: config.Ensemble | None, *, predictions: Path, models_dir: Path, trained: Path, evaluated: Path, frames: Path, out: Path
+) -> dict:
     """Combine the members' test predictions into ``out``; returns its summary.
 
     A member's files are ``<predictions>/<name>.csv`` (test), ``<models_dir>/<name>/val_predictions.csv``,
     ``<trained>/<name>.json`` and ``<evaluated>/<name>.json`` (its training and test metrics);
     ``frames`` is the frame store, for the class kinds.
     """
-    names, method = members(params)
+    if settings is None:
+        raise ParamError("ensemble", None, "a mapping with members and method")
+    names, method = settings.members, settings.method
+    for name in names:
+        if name not in models.ARCHITECTURES:
+            raise ParamError("ensemble.members", name, "trained architectures from " + ", ".join(models.ARCHITECTURES))
     test_files = [Path(predictions) / f"{m}.csv" for m in names]
     preds = [Predictions.read(path) for path in test_files]
     for path, p in zip(test_files[1:], preds[1:]):

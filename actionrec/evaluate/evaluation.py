@@ -48,15 +48,6 @@ class EvaluationPaths:
     plots: Path  # the plot data, report and figures written (a directory)
 
 
-def evaluation_settings(params: dict) -> dict:
-    return {
-        "batch_videos": config.positive_int(params, "evaluate.batch_videos"),
-        "clips": config.positive_int(params, "evaluate.clips"),
-        "crops": config.choice(params, "evaluate.crops", (1, 3)),
-        "latency_repeats": config.positive_int(params, "evaluate.latency_repeats"),
-    }
-
-
 def test_rows(store: Path) -> list[dict]:
     rows = [r for r in read_manifest(store) if r["split"] == "test"]
     if not rows:
@@ -156,12 +147,11 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def evaluate(arch: str, params: dict, paths: EvaluationPaths) -> dict:
-    """Evaluate one trained architecture on the test split and write all its outputs."""
+def evaluate(arch: str, settings: config.Evaluate, paths: EvaluationPaths) -> dict:
+    """Evaluate one trained architecture on the test split (``settings``: params' ``evaluate``) and write all its outputs."""
     from actionrec.evaluate.inference import load_trained
 
     module = models.get(arch)
-    settings = evaluation_settings(params)
     rows = test_rows(paths.frames)
     trained = load_trained(arch, paths.model)
     store = read_store(paths.frames)
@@ -172,10 +162,10 @@ def evaluate(arch: str, params: dict, paths: EvaluationPaths) -> dict:
         )
     if trained.classes != store["classes"]:
         raise DataError(f"{paths.model}: trained on other classes than {paths.frames} holds (rerun `dvc repro train@{arch}`)")
-    views = settings["clips"], settings["crops"]
+    views = settings.clips, settings.crops
     source = test_source(trained, paths, rows)
-    pred, example_accuracy = predict_test(trained, source, settings["batch_videos"], *views)
-    latency = latency_per_video(trained, source, settings["latency_repeats"], *views)
+    pred, example_accuracy = predict_test(trained, source, settings.batch_videos, *views)
+    latency = latency_per_video(trained, source, settings.latency_repeats, *views)
     parameters = int(trained.model.count_params())
     return record(
         arch, module.INPUT, pred, store["class_kinds"], paths, example_accuracy=example_accuracy, parameters=parameters, latency_ms=latency

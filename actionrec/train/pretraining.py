@@ -144,6 +144,9 @@ def backbone_settings(section) -> dict[str, dict]:
             bad = f"{key}.{name}" + (f".{sorted(unknown)[0]}" if unknown else "")
             raise ParamError(bad, given[sorted(unknown)[0]] if unknown else given, "settings among: " + ", ".join(BACKBONES[name]))
         settings[name] = {**BACKBONES[name], **given}
+        epochs = settings[name]["epochs"]
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+            raise ParamError(f"{key}.{name}.epochs", epochs, "null (pretrain.epochs) or an integer >= 1")
     return settings
 
 

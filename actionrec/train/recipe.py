@@ -1,6 +1,6 @@
 """The training recipe of one architecture: optimizer, learning-rate schedule, loss, from params.yaml.
 
-Keys under ``architectures.<name>`` (all validated, the key named in any error):
+Keys under ``architectures.<name>`` and ``pretrain`` (checked by :class:`actionrec.config.RecipeSettings`):
 
 - ``optimizer``: ``sgd`` (momentum 0.9, Nesterov) or ``adamw``.
 - ``learning_rate``: the peak rate for one process at ``train.batch_size``. With N processes
@@ -23,13 +23,8 @@ import keras
 from keras import ops
 
 from actionrec import config
-from actionrec.errors import ParamError
 
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine", "constant")
-KEYS = ("optimizer", "learning_rate", "weight_decay", "warmup_epochs", "schedule", "label_smoothing")
-# What a key left out means (params.yaml sets them all for every architecture).
-DEFAULTS = {"optimizer": "adamw", "weight_decay": 0.0, "warmup_epochs": 0, "schedule": "cosine", "label_smoothing": 0.0}
+KEYS = tuple(config.RecipeSettings.model_fields)  # checked, and their defaults, in actionrec.config
 SGD_MOMENTUM = 0.9
 NO_DECAY = ["bias", "gamma", "beta"]  # variable names: biases, batch-norm scales and offsets
 
@@ -44,40 +39,10 @@ class Recipe:
     label_smoothing: float
 
     @classmethod
-    def from_params(cls, params: dict, arch: str) -> Recipe:
-        return cls.read(config.get(params, f"architectures.{arch}"), f"architectures.{arch}")
-
-    @classmethod
     def read(cls, section: dict | None, prefix: str) -> Recipe:
-        """The recipe keys of one params section (``prefix`` names it in errors)."""
-        given = dict(section or {})
-        values = {**DEFAULTS, **{k: given[k] for k in KEYS if k in given}}
-        if "learning_rate" not in given:
-            raise ParamError(f"{prefix}.learning_rate", None, "a number in (0, 1)")
-
-        def number(key, low, high, *, closed_low=False):
-            value = values[key]
-            ok = (
-                not isinstance(value, bool)
-                and isinstance(value, (int, float))
-                and (low <= value if closed_low else low < value)
-                and value < high
-            )
-            if not ok:
-                raise ParamError(f"{prefix}.{key}", value, f"a number in {'[' if closed_low else '('}{low}, {high})")
-            return float(value)
-
-        for key, options in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
-            if values[key] not in options:
-                raise ParamError(f"{prefix}.{key}", values[key], "one of " + ", ".join(options))
-        return cls(
-            optimizer=values["optimizer"],
-            learning_rate=number("learning_rate", 0, 10),
-            weight_decay=number("weight_decay", 0, 1, closed_low=True),
-            warmup_epochs=number("warmup_epochs", 0, 1000, closed_low=True),
-            schedule=values["schedule"],
-            label_smoothing=number("label_smoothing", 0, 1, closed_low=True),
-        )
+        """The recipe keys of one params section (``prefix`` names it in errors); defaults fill the rest."""
+        given = {key: value for key, value in (section or {}).items() if key in KEYS}
+        return cls(**config.check(config.RecipeSettings, given, prefix).model_dump())
 
     def peak_rate(self, processes: int) -> float:
         """The rate for ``processes`` data-parallel processes (linear rule for SGD, square root for AdamW)."""

@@ -46,15 +46,6 @@ class Settings:
     xla: bool
 
 
-def _auto(params: dict, key: str, gpu: bool) -> bool:
-    value = config.get(params, key)
-    if value == "auto":
-        return gpu
-    if not isinstance(value, bool):
-        raise ParamError(key, value, "auto, true or false")
-    return value
-
-
 PRECISIONS = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16", False: "float32"}
 
 
@@ -65,44 +56,49 @@ def bfloat16_gpu() -> bool:
     return tuple(details.get("compute_capability") or (0, 0)) >= (8, 0)
 
 
-def read_precision(params: dict, gpu: bool) -> str:
-    """``train.mixed_precision``: auto picks bfloat16 (no loss scaling) where the GPU has it, float16
-    (with dynamic loss scaling) on older GPUs, and float32 on CPU."""
-    value = config.get(params, "train.mixed_precision")
-    if value == "auto":
+def precision_policy(mixed_precision: str | bool, gpu: bool) -> str:
+    """``train.mixed_precision`` as a Keras policy: auto picks bfloat16 (no loss scaling) where the
+    GPU has it, float16 (with dynamic loss scaling) on older GPUs, and float32 on CPU."""
+    if mixed_precision == "auto":
         if not gpu:
             return "float32"
         return "mixed_bfloat16" if bfloat16_gpu() else "mixed_float16"
-    if isinstance(value, str) and value in PRECISIONS or value is False:
-        return PRECISIONS[value]
-    raise ParamError("train.mixed_precision", value, "auto, float16, bfloat16 or false")
+    return PRECISIONS[mixed_precision]
 
 
-def _epochs(params: dict, arch: str) -> int:
-    """``architectures.<arch>.epochs`` where given, else ``train.epochs`` (always validated)."""
-    shared = config.positive_int(params, "train.epochs")
-    if "epochs" in (config.get(params, f"architectures.{arch}") or {}):
-        return config.positive_int(params, f"architectures.{arch}.epochs")
-    return shared
+def architecture_section(params: config.Params, arch: str) -> dict:
+    section = params.architectures.get(arch)
+    if section is not None and not isinstance(section, dict):
+        raise ParamError(f"architectures.{arch}", section, "a mapping of the architecture's settings")
+    return dict(section or {})
 
 
-def read_settings(params: dict, arch: str) -> Settings:
+def _epochs(params: config.Params, arch: str) -> int:
+    """``architectures.<arch>.epochs`` where given, else ``train.epochs``."""
+    epochs = architecture_section(params, arch).get("epochs", params.train.epochs)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ParamError(f"architectures.{arch}.epochs", epochs, "an integer >= 1")
+    return epochs
+
+
+def read_settings(params: config.Params, arch: str) -> Settings:
     gpu = bool(tf.config.list_physical_devices("GPU"))
+    train = params.train
     return Settings(
         epochs=_epochs(params, arch),
-        batch_size=config.positive_int(params, "train.batch_size"),
-        patience=config.positive_int(params, "train.patience"),
-        val_groups=config.positive_int(params, "train.val_groups"),
-        seed=config.get(params, "seed"),
-        precision=read_precision(params, gpu),
-        xla=_auto(params, "train.xla", gpu),
+        batch_size=train.batch_size,
+        patience=train.patience,
+        val_groups=train.val_groups,
+        seed=params.seed,
+        precision=precision_policy(train.mixed_precision, gpu),
+        xla=gpu if train.xla == "auto" else train.xla,
     )
 
 
-def read_sampling(params: dict, arch: str, kind: str | InputKind) -> Sampling:
+def read_sampling(params: config.Params, arch: str, kind: str | InputKind) -> Sampling:
     """``architectures.<arch>.sampling`` (and ``flow.stack`` for two-stream models), validated."""
-    stack = config.positive_int(params, "flow.stack") if kinds.get(kind).flow else 0
-    sampling = config.get(params, f"architectures.{arch}.sampling")
+    stack = params.flow.stack if kinds.get(kind).flow else 0
+    sampling = architecture_section(params, arch).get("sampling")
     return Sampling.from_params(sampling, f"architectures.{arch}.sampling", kind, stack)
 
 
@@ -145,12 +141,12 @@ class Run:
         return models.InputSpec(frames=frames, height=self.size, width=self.size, flow_stack=self.sampling.flow_stack)
 
 
-def prepare(arch: str, params: dict, paths: TrainPaths) -> Run:
+def prepare(arch: str, params: config.Params, paths: TrainPaths) -> Run:
     module = models.get(arch)
-    arch_params = dict(config.get(params, f"architectures.{arch}") or {})
+    arch_params = architecture_section(params, arch)
     settings = read_settings(params, arch)
-    recipe = Recipe.from_params(params, arch)
-    store = read_store(paths.frames, params)
+    recipe = Recipe.read(arch_params, f"architectures.{arch}")
+    store = read_store(paths.frames, params.frames)
     prefix = f"architectures.{arch}"
     sampling = read_sampling(params, arch, module.INPUT)
     size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")

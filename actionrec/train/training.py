@@ -151,9 +151,9 @@ def build_trainer(run: Run, world: distributed.World, steps: int):
     return model, trainer, trainer.optimizer
 
 
-def checkpoint_dir(run: Run, params: dict) -> Path:
+def checkpoint_dir(run: Run, params: config.Params) -> Path:
     # Which machines run the ranks does not change the result: a job resubmitted on other nodes resumes.
-    shared = {k: v for k, v in config.get(params, "train").items() if k != "hosts"}
+    shared = params.train.model_dump(exclude={"hosts"})
     manifest = file_digest(run.paths.frames / "manifest.csv")
     parts = (run.arch, run.arch_params, shared, run.sampling.as_dict(), run.store, run.settings.seed, manifest)
     return run.paths.checkpoints / checkpoints.config_hash(*parts)
@@ -266,7 +266,7 @@ def save_outputs(run: Run, model, history: list[dict], val_predictions: Predicti
     checkpoints.remove(run.paths.checkpoints)
 
 
-def train(arch: str, params: dict, world: distributed.World, paths: TrainPaths) -> dict:
+def train(arch: str, params: config.Params, world: distributed.World, paths: TrainPaths) -> dict:
     """Train one architecture (resuming its last checkpoint) and, on rank 0, write its outputs."""
     run = prepare(arch, params, paths)
     videos = split_videos(run, world)
