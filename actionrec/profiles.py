@@ -58,7 +58,8 @@ def leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
 
 
 def check(overrides: list[tuple[str, object]], params: dict) -> None:
-    """Every key must exist in params.yaml; architecture settings may add a model key it lacks."""
+    """Every key must exist in params.yaml (architecture settings may add a model key it lacks), and
+    params.yaml with the overrides applied must be a valid configuration (actionrec.config)."""
     for key, _ in overrides:
         parts = key.split(".")
         if parts[0] == "architectures" and len(parts) == 3:
@@ -69,6 +70,15 @@ def check(overrides: list[tuple[str, object]], params: dict) -> None:
                 raise ParamError(key, parts[2], "one of " + ", ".join([*module.DEFAULTS, *models.TRAINER_KEYS]))
             continue
         config.get(params, key)  # missing: ParamError naming the key
+    merged = dict(params)
+    for key, value in overrides:
+        *parents, leaf = key.split(".")
+        node = merged
+        for part in parents:
+            node[part] = dict(node.get(part) or {})
+            node = node[part]
+        node[leaf] = value
+    config.check(config.Params, merged)  # a bad value: ParamError naming its key, before anything runs
 
 
 def set_options(overrides: list[tuple[str, object]]) -> list[str]:

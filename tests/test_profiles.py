@@ -57,6 +57,16 @@ def test_a_misspelt_key_fails_naming_it(overrides, key):
         profiles.check(profiles.leaves(overrides), config.load_params())
 
 
+@pytest.mark.parametrize(
+    "overrides, key",
+    [({"frames": {"quality": 200}}, "frames.quality"), ({"train": {"xla": "yes"}}, "train.xla"), ({"data": {"split": 4}}, "data.split")],
+)
+def test_a_bad_value_fails_naming_it_before_anything_runs(overrides, key):
+    with pytest.raises(ParamError) as err:
+        profiles.check(profiles.leaves(overrides), config.load_params())
+    assert err.value.key == key
+
+
 def test_unknown_profile_lists_the_known_ones():
     with pytest.raises(PipelineError, match=r"profiles/nope.yaml: no such profile \(profiles here: .*ucf101"):
         profiles.load("nope")
