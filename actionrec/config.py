@@ -53,7 +53,7 @@ class Synthetic(Section):
         return self
 
 
-NonEmpty = Annotated[str, Field(min_length=1, description="a non-empty string")]
+NonEmpty = Annotated[str, Field(pattern=r"\S", description="a non-empty string")]
 
 
 class UCF101Source(Section):
@@ -73,7 +73,7 @@ class Data(Section):
     split: Literal[1, 2, 3] = 1
     fraction: float = Field(1.0, gt=0, le=1, description="a number in (0, 1]")
     classes: list[str] | None = Field(None, min_length=1, description="null or a non-empty list of class names")
-    cache_dir: str = "data/downloads"
+    cache_dir: NonEmpty = "data/downloads"  # downloaded archives, kept across runs
     synthetic: Synthetic = Synthetic()
     ucf101: UCF101Source | None = None
     kaggle: KaggleSource | None = None
@@ -81,7 +81,8 @@ class Data(Section):
 
 class Frames(Section):
     short_side: int = Field(ge=16, description="an integer >= 16 (pixels)")
-    fps: float | None = Field(None, gt=0, description="null (the native rate) or a positive number of frames per second")
+    # int | float: a cap given as 25 is recorded as 25 (store.json, classes.json), not 25.0
+    fps: int | float | None = Field(None, gt=0, description="null (the native rate) or a positive number of frames per second")
     quality: Quality = 90
     workers: Workers = 0
     strict: Switch = False
@@ -177,7 +178,7 @@ class Params(Section):
     pretrain: Pretrain | None = None
     visualize: Visualize = Visualize()
     train: Train
-    architectures: dict[str, dict] = Field(description="a mapping from architecture names to their settings")
+    architectures: dict[str, dict | None] = Field(description="a mapping from architecture names to their settings")
     evaluate: Evaluate = Evaluate()
     ensemble: Ensemble | None = None
 

@@ -235,8 +235,9 @@ def main() -> None:
     if len(frames) not in (1, 2):
         parser.error("--frames takes N or MIN MAX")
     params, _ = common.profile_params(args.profile)
-    args.short_side = args.short_side or config.check(config.Params, params).frames.short_side
-    args.quality = args.quality or config.check(config.Params, params).frames.quality
+    typed = config.check(config.Params, params)
+    args.short_side = args.short_side or typed.frames.short_side
+    args.quality = args.quality or typed.frames.quality
     cv2.setNumThreads(1)  # every contender: one OpenCV thread per process (the stage's workers do the same)
     sys.stdout.reconfigure(line_buffering=True)
     load = os.getloadavg()[0]
@@ -332,8 +333,8 @@ def main() -> None:
             f"UCF101 frame store: {frames_total / 1e9:.1f} GB   (goal <= {GOAL_GB:.0f} GB)   {verdict(frames_total / 1e9 <= GOAL_GB)}"
         )
         if not args.no_flow:
-            method, bound = config.check(config.Params, params).flow.method, config.check(config.Params, params).flow.bound
-            quality = config.check(config.Params, params).flow.quality
+            flow = config.check(config.Params, params).flow
+            method, bound, quality = flow.method, flow.bound, flow.quality
             flow, t_flow, _, c_flow = timed(
                 build_flow_store, work / "frames", work / "flow", method=method, bound=bound, quality=quality, workers=args.workers
             )

@@ -222,15 +222,16 @@ def main() -> None:
     from actionrec import config
 
     params, _ = common.profile_params(args.profile)
+    typed = config.check(config.Params, params)
     store_params = {
-        "short_side": config.check(config.Params, params).frames.short_side,
-        "fps": config.check(config.Params, params).frames.fps,
-        "quality": config.check(config.Params, params).frames.quality,
+        "short_side": typed.frames.short_side,
+        "fps": typed.frames.fps,
+        "quality": typed.frames.quality,
     }
     flow_params = {
-        "method": config.check(config.Params, params).flow.method,
-        "bound": config.check(config.Params, params).flow.bound,
-        "quality": config.check(config.Params, params).flow.quality,
+        "method": typed.flow.method,
+        "bound": typed.flow.bound,
+        "quality": typed.flow.quality,
     }
     frames_dir, flow_dir = build_stores(videos, tuple(args.frames), store_params, flow_params)
 
@@ -260,7 +261,7 @@ def main() -> None:
         arch = STREAMS[name]
         kind = models.get(arch).INPUT
         prefix = f"architectures.{arch}"
-        sampling = read_sampling(config.check(config.Params, params), arch, kind)  # as the train stage reads them
+        sampling = read_sampling(typed, arch, kind)  # as the train stage reads them
         size = check_input_size(config.get(params, f"{prefix}.input_size"), store_params["short_side"], f"{prefix}.input_size")
         augment = Augment.from_params(config.get(params, f"{prefix}.augment"), f"{prefix}.augment")
         settings[name] = (sampling, size, augment)

@@ -162,11 +162,12 @@ def resolve_stores(args, params: dict, work: Path, need_flow: bool) -> tuple[Pat
     from actionrec.data.flow import build_flow_store
     from actionrec.data.framestore import extract
 
+    typed = config.check(config.Params, params)
     if "frames" not in _STORES:
         frames = (REPO / args.frames).resolve()
         if not (frames / "store.json").is_file():
             frames = work / "store" / "frames"
-            syn = dict(config.get(params, "data.synthetic"))
+            syn = typed.data.synthetic.model_dump()
             if args.quick:
                 syn["clips_per_group"] = 1
             print(
@@ -181,16 +182,16 @@ def resolve_stores(args, params: dict, work: Path, need_flow: bool) -> tuple[Pat
                 frames=tuple(syn["frames"]),
                 size=tuple(syn["size"]),
                 fps=syn["fps"],
-                seed=config.get(params, "seed"),
+                seed=typed.seed,
             )
             extract(
                 raw,
                 frames,
-                split=config.get(params, "data.split"),
-                short_side=config.get(params, "frames.short_side"),
-                fps=config.check(config.Params, params).frames.fps,
-                quality=config.check(config.Params, params).frames.quality,
-                workers=config.cores(config.check(config.Params, params).frames.workers),
+                split=typed.data.split,
+                short_side=typed.frames.short_side,
+                fps=typed.frames.fps,
+                quality=typed.frames.quality,
+                workers=config.cores(typed.frames.workers),
                 strict=False,
             )
         _STORES["frames"] = frames
@@ -202,10 +203,10 @@ def resolve_stores(args, params: dict, work: Path, need_flow: bool) -> tuple[Pat
             build_flow_store(
                 _STORES["frames"],
                 flow,
-                method=config.get(params, "flow.method"),
-                bound=config.check(config.Params, params).flow.bound,
-                quality=config.check(config.Params, params).flow.quality,
-                workers=config.cores(config.check(config.Params, params).flow.workers),
+                method=typed.flow.method,
+                bound=typed.flow.bound,
+                quality=typed.flow.quality,
+                workers=config.cores(typed.flow.workers),
             )
         _STORES["flow"] = flow
     return _STORES["frames"], _STORES.get("flow")
@@ -244,10 +245,11 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
 
     kinds = {arch: models.get(arch).INPUT for arch in args.archs}
     frames, flow = resolve_stores(args, params, work, need_flow="clip+flow" in kinds.values())
-    store = read_store(frames, config.check(config.Params, params).frames)
-    seed = config.get(params, "seed")
-    batch = args.batch_size or config.check(config.Params, params).train.batch_size
-    train_rows, _ = split_train_val(read_manifest(frames), config.check(config.Params, params).train.val_groups, seed)
+    typed = config.check(config.Params, params)
+    store = read_store(frames, typed.frames)
+    seed = typed.seed
+    batch = args.batch_size or typed.train.batch_size
+    train_rows, _ = split_train_val(read_manifest(frames), typed.train.val_groups, seed)
     source = Source(frames, train_rows, flow)
     # As the stage does with one process (bit-exact reruns on CPU); it applies to both sides.
     make_reproducible(distributed.World(0, 1, 0))
@@ -261,7 +263,7 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
         prefix = f"architectures.{arch}"
         arch_params = dict(config.get(params, prefix) or {})
         augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
-        sampling = read_sampling(config.check(config.Params, params), arch, kind)  # as the train stage reads them
+        sampling = read_sampling(typed, arch, kind)  # as the train stage reads them
         size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
         ds = make_dataset(source, sampling, input_size=size, batch_size=batch, training=True, seed=seed, augment=augment)
 

@@ -242,13 +242,3 @@ def derive_lists(videos: list[str], out: Path) -> tuple[Path, str, list[dict]]:
     write_split_lists(out / LISTS_DIR, [c for c in official if c in present], splits)
     unlisted = [{"path": rel, "reason": "not in the official split lists"} for rel in videos if rel not in used]
     return out / LISTS_DIR, "official", unlisted
-
-
-def _write_lists(lists_dir: Path, classes: list[str], splits: dict[int, tuple[list[str], list[str]]]) -> None:
-    """classInd 1..K in the given order; train lists labelled by folder, like the official CRLF files."""
-    lists_dir.mkdir(parents=True, exist_ok=True)
-    label = {name: i for i, name in enumerate(classes, 1)}
-    (lists_dir / "classInd.txt").write_text("".join(f"{i} {name}\r\n" for name, i in label.items()))
-    for split, (train, test) in splits.items():
-        (lists_dir / f"trainlist0{split}.txt").write_text("".join(f"{r} {label[r.split('/')[0]]}\r\n" for r in train))
-        (lists_dir / f"testlist0{split}.txt").write_text("".join(f"{r}\r\n" for r in test))

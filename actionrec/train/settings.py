@@ -67,10 +67,7 @@ def precision_policy(mixed_precision: str | bool, gpu: bool) -> str:
 
 
 def architecture_section(params: config.Params, arch: str) -> dict:
-    section = params.architectures.get(arch)
-    if section is not None and not isinstance(section, dict):
-        raise ParamError(f"architectures.{arch}", section, "a mapping of the architecture's settings")
-    return dict(section or {})
+    return dict(params.architectures.get(arch) or {})  # null: every setting at its default
 
 
 def _epochs(params: config.Params, arch: str) -> int:
