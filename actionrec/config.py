@@ -220,43 +220,30 @@ def check(model: type[Section], value, prefix: str = ""):
 
 
 def _param_error(model: type[BaseModel], error: dict, prefix: str) -> ParamError:
-    names, field, parent = [], None, model
+    # Walk the error's location through the section models: the field it names (for its
+    # description) and, for an unknown key, the model that refused it (for its valid keys).
+    names, field, parent, owner = [], None, model, None
     for part in error["loc"]:
-        if isinstance(parent, type) and issubclass(parent, BaseModel) and part in parent.model_fields:
+        if parent is not None and part in parent.model_fields:
             field = parent.model_fields[part]
-            names.append(str(part))
             parent = _model_of(field.annotation)
         elif isinstance(part, str) and ("[" in part or part in ("bool", "str", "int", "float", "none")):
             continue  # a union member's tag, not a key
         else:
-            names.append(str(part))
-            parent = None
+            owner, parent = parent, None
+        names.append(str(part))
     key = ".".join([prefix, *names] if prefix else names)
     kind = error["type"]
     if kind == "extra_forbidden":
-        owner = model if len(names) == 1 else _owner(model, names[:-1])
         allowed = ", ".join(owner.model_fields) if owner else "the keys params.yaml documents"
         return ParamError(key, error["input"], f"one of the keys {allowed}")
     if kind == "missing":
         return ParamError(key, None, "a value (key missing from params.yaml)")
-    if field is not None and field.description and len(names) == len([p for p in error["loc"] if not _is_tag(p)]):
+    if field is not None and field.description:
         return ParamError(key, error["input"], field.description)
     if kind == "literal_error" and field is not None:
         return ParamError(key, error["input"], "one of " + ", ".join(map(str, _literals(field.annotation))))
     return ParamError(key, error["input"], error["msg"].removeprefix("Input should be "))
-
-
-def _is_tag(part) -> bool:
-    return isinstance(part, str) and ("[" in part or part in ("bool", "str", "int", "float", "none"))
-
-
-def _owner(model: type[BaseModel], names: list[str]):
-    current = model
-    for name in names:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)) or name not in current.model_fields:
-            return None
-        current = _model_of(current.model_fields[name].annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
 def _model_of(annotation):
