@@ -11,6 +11,7 @@ line, a real error included, still reaches stderr.
 
 from __future__ import annotations
 
+import argparse
 import importlib.abc
 import importlib.util
 import os
@@ -18,6 +19,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 from actionrec.errors import PipelineError
 
@@ -26,6 +28,12 @@ NOISE = re.compile(
     rb"|I\d{4} [\d:.]+ +\d+ \S+\.cc:\d+\] "  # absl INFO lines (oneDNN, cpu_feature_guard)
     rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.)"
 )
+
+
+def add_paths(parser: argparse.ArgumentParser, paths: dict[str, str], required: bool = True) -> None:
+    """One ``--<name>`` option (``_`` written ``-``) per path a stage reads or writes: dvc.yaml passes them all."""
+    for name, what in paths.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=Path, required=required, help=what)
 
 
 def run(main: Callable[[], None]) -> None:

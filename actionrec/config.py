@@ -5,8 +5,9 @@ unknown keys) and :func:`load` turns its first complaint into a :class:`ParamErr
 the dotted key, the value and what is expected (a field's ``description``, else pydantic's own
 words). Strict types: ``true`` is not a number and ``1`` is not ``true``.
 
-The ``architectures`` section stays a mapping here: each architecture's settings are checked
-where they are read (its sampling, input size, augmentation, recipe, and its module's settings).
+``architectures.<name>`` is checked by its own class: the trainer's keys (:class:`Architecture`)
+joined with the model module's ``Settings`` (``models.settings``), as TF Model Garden gives every
+model its own config; this module does not import the models.
 """
 
 from __future__ import annotations
@@ -107,6 +108,36 @@ class RecipeSettings(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="a number in [0, 1)")
 
 
+class SamplingSettings(Section):
+    """``architectures.<name>.sampling``: which keys an input kind takes, ``actionrec.data.sampling`` checks."""
+
+    segments: PositiveInt | None = None
+    clip_len: PositiveInt | None = None
+    frame_interval: PositiveInt | None = None
+    fixed: Switch = False
+
+
+class AugmentSettings(Section):
+    """``architectures.<name>.augment``: see ``actionrec.data.examples.Augment``."""
+
+    flip: Switch = True
+    scales: list[Annotated[float, Field(ge=0.3, le=1)]] = Field(
+        [1.0], min_length=1, description="a non-empty list of fractions in [0.3, 1] of the short side"
+    )
+    brightness: float = Field(0.0, ge=0, le=128, description="a number of pixel levels in [0, 128]")
+    contrast: float = Field(0.0, ge=0, lt=1, description="a fraction in [0, 1)")
+
+
+class Architecture(RecipeSettings):
+    """The trainer's keys of ``architectures.<name>``; the model's own keys come from its ``Settings``."""
+
+    data: NonEmpty = "data/frames"  # the store its train and evaluate stages depend on (dvc.yaml)
+    epochs: PositiveInt | None = Field(None, description="null (train.epochs) or an integer >= 1")
+    input_size: int = Field(ge=16, description="an integer >= 16 (pixels)")
+    sampling: SamplingSettings
+    augment: AugmentSettings = AugmentSettings()
+
+
 class Pretrain(RecipeSettings):
     backbones: dict[str, dict | None] = Field({}, description="a mapping from backbone names to their settings ({} for none)")
     input_size: int = Field(64, ge=32, description="an integer >= 32 (pixels)")
@@ -157,9 +188,12 @@ class Evaluate(Section):
         return value
 
 
+EnsembleMethod = Literal["mean", "weighted"]
+
+
 class Ensemble(Section):
     members: list[str] = Field(min_length=1, description="a non-empty list of trained architectures")
-    method: Literal["mean", "weighted"] = "weighted"
+    method: EnsembleMethod = "weighted"
 
     @field_validator("members")
     @classmethod
@@ -178,6 +212,7 @@ class Params(Section):
     pretrain: Pretrain | None = None
     visualize: Visualize = Visualize()
     train: Train
+    # each checked by models.settings(name, section): its model module holds half of its keys
     architectures: dict[str, dict | None] = Field(description="a mapping from architecture names to their settings")
     evaluate: Evaluate = Evaluate()
     ensemble: Ensemble | None = None

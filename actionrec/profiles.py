@@ -63,12 +63,9 @@ def check(overrides: list[tuple[str, object]], params: dict) -> None:
     for key, _ in overrides:
         parts = key.split(".")
         if parts[0] == "architectures" and len(parts) == 3:
-            module = models.get(parts[1]) if parts[1] in models.ARCHITECTURES else None
-            if module is None:
+            if parts[1] not in models.ARCHITECTURES:
                 raise ParamError(key, parts[1], "an architecture under `architectures` in params.yaml")
-            if parts[2] not in module.DEFAULTS and parts[2] not in models.TRAINER_KEYS:
-                raise ParamError(key, parts[2], "one of " + ", ".join([*module.DEFAULTS, *models.TRAINER_KEYS]))
-            continue
+            continue  # its value is checked with the rest of its section below, a key params.yaml lacks included
         config.get(params, key)  # missing: ParamError naming the key
     merged = dict(params)
     for key, value in overrides:
@@ -78,7 +75,10 @@ def check(overrides: list[tuple[str, object]], params: dict) -> None:
             node[part] = dict(node.get(part) or {})
             node = node[part]
         node[leaf] = value
-    config.check(config.Params, merged)  # a bad value: ParamError naming its key, before anything runs
+    # A bad value: ParamError naming its key, before anything runs.
+    checked = config.check(config.Params, merged)
+    for name, section in checked.architectures.items():
+        models.settings(name, section)
 
 
 def set_options(overrides: list[tuple[str, object]]) -> list[str]:

@@ -243,7 +243,7 @@ def main() -> None:
     from actionrec.data.examples import Augment
     from actionrec.data.framestore import read_manifest
     from actionrec.data.inputs import Source, check_input_size, make_dataset
-    from actionrec.train.settings import read_sampling
+    from actionrec.train.settings import architecture, read_sampling
 
     rows = read_manifest(frames_dir)
     source = Source(frames_dir, rows, flow_dir)
@@ -261,9 +261,10 @@ def main() -> None:
         arch = STREAMS[name]
         kind = models.get(arch).INPUT
         prefix = f"architectures.{arch}"
-        sampling = read_sampling(typed, arch, kind)  # as the train stage reads them
-        size = check_input_size(config.get(params, f"{prefix}.input_size"), store_params["short_side"], f"{prefix}.input_size")
-        augment = Augment.from_params(config.get(params, f"{prefix}.augment"), f"{prefix}.augment")
+        section = architecture(typed, arch)  # as the train stage reads them
+        sampling = read_sampling(typed, arch, kind)
+        size = check_input_size(section.input_size, store_params["short_side"], f"{prefix}.input_size")
+        augment = Augment.of(section.augment)
         settings[name] = (sampling, size, augment)
         per_video = sampling.examples_per_video()
         pipeline = per_core(

@@ -71,13 +71,10 @@ def input_of(params: dict, arch: str, input_size: int | None) -> tuple[models.In
     return models.InputSpec(frames=frames, height=size, width=size, flow_stack=sampling.flow_stack), sampling
 
 
-def model_params(params: dict, arch: str) -> dict:
-    p = dict(params["architectures"][arch])
-    for key in models.TRAINER_KEYS:
-        p.pop(key, None)
-    if "weights" in p:
-        p["weights"] = None  # same cost, nothing to download
-    return p
+def model_params(params: dict, arch: str):
+    """The architecture's model settings, with random weights: the same cost, nothing to download."""
+    settings = models.model_settings(arch, params["architectures"][arch])
+    return settings.model_copy(update={"weights": None}) if "weights" in type(settings).model_fields else settings
 
 
 def batch_for(arch: str, spec: models.InputSpec, batch: int, classes: int):

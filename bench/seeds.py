@@ -38,7 +38,7 @@ Prints, per architecture, the mean and spread over the seeds of top-1 and the mo
 accuracies, sampled minus fixed.
 
 HOOK (library): fixed frames are ``architectures.<arch>.sampling.fixed: true``: the
-``Sampling.fixed`` field, which ``Sampling.from_params`` accepts and which makes
+``Sampling.fixed`` field, which ``config.SamplingSettings`` accepts and which makes
 ``sampling.train_indices`` return ``view_indices(sampling, n, 1)[0]`` (the single centre view).
 params.yaml does not list the key (it defaults to false), so this script sets it in the scratch
 copy's params.yaml itself (--set only takes keys params.yaml has), and stops with a message if

@@ -237,14 +237,15 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
     import models
     from actionrec import config
     from actionrec.cluster import distributed
+    from actionrec.data import kinds as input_kinds
     from actionrec.data.examples import Augment
     from actionrec.data.framestore import read_manifest, read_store
     from actionrec.data.inputs import Source, check_input_size, make_dataset
-    from actionrec.train.settings import make_reproducible, read_sampling
+    from actionrec.train.settings import architecture, make_reproducible, read_sampling
     from actionrec.train.training import split_train_val
 
     kinds = {arch: models.get(arch).INPUT for arch in args.archs}
-    frames, flow = resolve_stores(args, params, work, need_flow="clip+flow" in kinds.values())
+    frames, flow = resolve_stores(args, params, work, need_flow=any(input_kinds.get(kind).flow for kind in kinds.values()))
     typed = config.check(config.Params, params)
     store = read_store(frames, typed.frames)
     seed = typed.seed
@@ -260,11 +261,10 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
 
     results = []
     for arch, kind in kinds.items():
-        prefix = f"architectures.{arch}"
-        arch_params = dict(config.get(params, prefix) or {})
-        augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
-        sampling = read_sampling(typed, arch, kind)  # as the train stage reads them
-        size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
+        section = architecture(typed, arch)  # as the train stage reads them
+        augment = Augment.of(section.augment)
+        sampling = read_sampling(typed, arch, kind)
+        size = check_input_size(section.input_size, store["short_side"], f"architectures.{arch}.input_size")
         ds = make_dataset(source, sampling, input_size=size, batch_size=batch, training=True, seed=seed, augment=augment)
 
         # Input pipeline alone: batches pulled as fast as it delivers them.
@@ -284,10 +284,10 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
         spec = models.InputSpec(
             frames=sampling.kind.frames_per_example(sampling.clip_len), height=size, width=size, flow_stack=sampling.flow_stack
         )
-        model = models.build(arch, len(store["classes"]), spec, arch_params)
+        model = models.build(arch, len(store["classes"]), spec, section)
         trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
         trainer.compile(
-            optimizer=keras.optimizers.Adam(float(arch_params["learning_rate"])),
+            optimizer=keras.optimizers.Adam(section.learning_rate),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
             jit_compile=False,
@@ -421,7 +421,7 @@ import keras, numpy as np, tensorflow as tf, yaml
 import models
 from actionrec import config
 from actionrec.cluster import distributed
-from actionrec.train.settings import make_reproducible, read_sampling
+from actionrec.train.settings import architecture, make_reproducible, read_sampling
 arch, setting, warmup, steps, batch = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 if setting == "stage":
     make_reproducible(distributed.World(0, 1, 0))
@@ -429,12 +429,13 @@ else:
     tf.config.experimental.enable_op_determinism()
 params = yaml.safe_load(open("params.yaml"))
 kind = models.get(arch).INPUT
-arch_params = dict(config.get(params, f"architectures.{arch}"))
-sampling, size = read_sampling(config.check(config.Params, params), arch, kind), arch_params["input_size"]
+typed = config.check(config.Params, params)
+section = architecture(typed, arch)
+sampling, size = read_sampling(typed, arch, kind), section.input_size
 t = sampling.kind.frames_per_example(sampling.clip_len)
 keras.utils.set_random_seed(config.get(params, "seed"))
-model = models.build(arch, 10, models.InputSpec(t, size, size, sampling.flow_stack), arch_params)
-model.compile(optimizer=keras.optimizers.Adam(float(arch_params["learning_rate"])), loss="sparse_categorical_crossentropy")
+model = models.build(arch, 10, models.InputSpec(t, size, size, sampling.flow_stack), section)
+model.compile(optimizer=keras.optimizers.Adam(section.learning_rate), loss="sparse_categorical_crossentropy")
 rng = np.random.default_rng(0)
 pixels = lambda *shape: tf.constant(rng.integers(0, 256, shape).astype("float32"))
 x = pixels(batch, size, size, 3) if sampling.kind.per_frame else pixels(batch, t, size, size, 3)

@@ -1,19 +1,24 @@
 """The nine trainable architectures, one module each, behind a name registry (the ensemble, which
 combines trained members' predictions, is not a model: see ``actionrec/evaluate/ensemble.py``).
 
-Every architecture module defines ``INPUT`` ("frames" | "clip" | "clip+flow"),
-``DEFAULTS`` (its settings under ``architectures.<name>`` in params.yaml), ``min_frames(params)``
-and ``build(num_classes, spec, params) -> keras.Model``, and optionally ``training_heads``
-(see below). Models take raw pixels in [0, 255]
+Every architecture module defines ``INPUT`` ("frames" | "clip" | "clip+flow"), ``Settings``
+(a :class:`ModelSettings`: its own keys under ``architectures.<name>`` in params.yaml, with their
+defaults and bounds), ``min_frames(settings)`` and ``build(num_classes, spec, settings) ->
+keras.Model``, and optionally ``training_heads`` (see below). Models take raw pixels in [0, 255]
 (normalisation is inside the model) and output float32 softmax probabilities.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Annotated, Literal
 
+from pydantic import Field, create_model
+
+from actionrec import config
 from actionrec.errors import ParamError
 
 ARCHITECTURES = (
@@ -28,20 +33,19 @@ ARCHITECTURES = (
     "two_stream",
 )
 
-# Keys of architectures.<name> that belong to the trainer, not to the model.
-TRAINER_KEYS = (
-    "data",
-    "epochs",
-    "augment",
-    "input_size",
-    "sampling",
-    "optimizer",
-    "learning_rate",
-    "weight_decay",
-    "warmup_epochs",
-    "schedule",
-    "label_smoothing",
-)
+# Keys of architectures.<name> that belong to the trainer (sampling, input size, recipe), not to the model.
+TRAINER_KEYS = tuple(config.Architecture.model_fields)
+
+# Setting types the model modules share.
+Pooling = Literal["avg", "max"]  # global pooling: max keeps a small object's response whole
+Rate = Annotated[float, Field(ge=0, lt=1, description="a number in [0, 1)")]  # dropout
+LossWeight = Annotated[float, Field(ge=0, description="a number >= 0")]
+Weights = Annotated[str | None, Field(description="imagenet, null or the path of a weights file")]  # see models/backbones.py
+WidthMultiplier = Annotated[float, Field(gt=0, description="a positive width multiplier")]
+
+
+class ModelSettings(config.Section):
+    """A model's own keys under ``architectures.<name>`` (each module's ``Settings`` adds its fields)."""
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,34 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(f"models.{name}")
 
 
-def build(name: str, num_classes: int, spec: InputSpec, params: dict | None):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+def settings(name: str, section: dict | None):
+    """``architectures.<name>`` checked: the trainer's keys (``config.Architecture``) and the model's
+    (its module's ``Settings``) in one object; a bad or unknown key is a ParamError naming it."""
+    return config.check(_section_class(name), dict(section or {}), f"architectures.{name}")  # null: every default
+
+
+@functools.cache
+def _section_class(name: str) -> type:
+    return create_model(f"{name}_section", __base__=(get(name).Settings, config.Architecture))
+
+
+def model_settings(name: str, given) -> ModelSettings:
+    """The model's settings from a checked section, or from a mapping of its keys (trainer keys are left to the trainer)."""
+    module = get(name)
+    if isinstance(given, module.Settings):
+        return given
+    own = {key: value for key, value in dict(given or {}).items() if key not in TRAINER_KEYS}
+    return config.check(module.Settings, own, f"architectures.{name}")
+
+
+def build(name: str, num_classes: int, spec: InputSpec, settings):
+    """``settings``: the architecture's checked section (:func:`settings`) or a mapping of its model keys."""
+    if num_classes < 2:
         raise ParamError("data.classes", num_classes, "at least 2 classes")
-    return get(name).build(num_classes, spec, dict(params or {}))
+    return get(name).build(num_classes, spec, model_settings(name, settings))
 
 
-def training_heads(name: str, model, params: dict | None) -> tuple[list, tuple[float, ...] | None]:
+def training_heads(name: str, model, settings) -> tuple[list, tuple[float, ...] | None]:
     """The outputs a model is trained through, and each one's loss weight (None: its one output).
 
     An architecture may train through more heads than it predicts with (``two_stream``: each
@@ -72,56 +97,5 @@ def training_heads(name: str, model, params: dict | None) -> tuple[list, tuple[f
     """
     module = get(name)
     if hasattr(module, "training_heads"):
-        return module.training_heads(model, dict(params or {}))
+        return module.training_heads(model, model_settings(name, settings))
     return [model.output], None
-
-
-class Params:
-    """One architecture's settings with defaults filled in; a bad or unknown key is a ParamError naming it."""
-
-    def __init__(self, arch: str, params: dict | None, defaults: dict):
-        params = dict(params or {})
-        self.prefix = f"architectures.{arch}"
-        for name in params:
-            if name not in defaults and name not in TRAINER_KEYS:
-                raise ParamError(self.key(name), params[name], "one of " + ", ".join([*defaults, *TRAINER_KEYS]))
-        self.values = {**defaults, **params}
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}"
-
-    def __getitem__(self, name: str):
-        return self.values[name]
-
-    def int(self, name: str, minimum: int = 1, maximum: int | None = None) -> int:
-        value = self.values[name]
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
-            bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
-            raise ParamError(self.key(name), value, f"an integer {bound}")
-        return value
-
-    def fraction(self, name: str) -> float:
-        """A rate in [0, 1), e.g. dropout."""
-        value = self.values[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise ParamError(self.key(name), value, "a number in [0, 1)")
-        return float(value)
-
-    def weight(self, name: str) -> float:
-        """A non-negative number, e.g. a loss weight."""
-        value = self.values[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ParamError(self.key(name), value, "a number >= 0")
-        return float(value)
-
-    def bool(self, name: str) -> bool:
-        value = self.values[name]
-        if not isinstance(value, bool):
-            raise ParamError(self.key(name), value, "true or false")
-        return value
-
-    def choice(self, name: str, options: tuple[str, ...]) -> str:
-        value = self.values[name]
-        if value not in options:
-            raise ParamError(self.key(name), value, "one of " + ", ".join(options))
-        return value

@@ -61,8 +61,6 @@ def mobilenet_v2(
 ) -> keras.Model:
     """MobileNetV2 without top, up to ``feature_layer``; expects inputs in [-1, 1]. ``key``: the architecture's params prefix."""
     _check_size(input_shape, key)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0:
-        raise ParamError(f"{key}.alpha", alpha, "a positive width multiplier")
     if weights == "imagenet" and alpha not in MOBILENET_ALPHAS:
         raise ParamError(f"{key}.alpha", alpha, "one of " + ", ".join(map(str, MOBILENET_ALPHAS)) + " with ImageNet weights")
 

@@ -9,23 +9,30 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models import InputSpec, Params
-from models.blocks import POOLINGS, conv_blocks, global_pool
+from actionrec.config import PositiveInt
+from models import InputSpec, ModelSettings, Pooling, Rate
+from models.blocks import conv_blocks, global_pool
 
 INPUT = "frames"
-DEFAULTS = {"filters": 16, "blocks": 3, "pooling": "avg", "dropout": 0.3}
 
 
-def min_frames(params: dict) -> int:
+class Settings(ModelSettings):
+    filters: PositiveInt = 16  # of the first block; doubled by each next one
+    blocks: PositiveInt = 3
+    pooling: Pooling = "avg"
+    dropout: Rate = 0.3
+
+
+def min_frames(settings: Settings) -> int:
     return 1
 
 
-def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
-    p = Params("basic_cnn", params, DEFAULTS)
+def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
+    s = settings
     inputs = keras.Input((spec.height, spec.width, 3), name="frames")
     x = layers.Rescaling(1 / 255)(inputs)
-    x = conv_blocks(x, p.int("filters"), p.int("blocks"))
-    x = global_pool(x, p.choice("pooling", POOLINGS))
-    x = layers.Dropout(p.fraction("dropout"))(x)
+    x = conv_blocks(x, s.filters, s.blocks)
+    x = global_pool(x, s.pooling)
+    x = layers.Dropout(s.dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="basic_cnn")

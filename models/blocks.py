@@ -1,7 +1,11 @@
 """Building blocks shared by the architectures: conv blocks of the scratch CNNs, per-frame wrapping."""
 
+from typing import get_args
+
 import keras
 from keras import layers, ops
+
+from models import Pooling
 
 # Keras' default BN momentum (0.99) needs ~500 steps for the moving statistics used at inference
 # to forget their init; a run on a few hundred videos has that many steps in total, so early
@@ -20,7 +24,7 @@ def conv_blocks(x, filters: int, blocks: int, convs: int = 1, prefix: str = "blo
     return x
 
 
-POOLINGS = ("avg", "max")
+POOLINGS = get_args(Pooling)
 
 
 def global_pool(x, pooling: str, name: str | None = None):

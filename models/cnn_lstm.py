@@ -11,14 +11,22 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models import InputSpec, Params
+from actionrec.config import PositiveInt
+from models import InputSpec, ModelSettings, Rate
 from models.blocks import FrameWise, conv_blocks
 
 INPUT = "clip"
-DEFAULTS = {"filters": 16, "blocks": 3, "features": 64, "lstm_units": 64, "dropout": 0.3}
 
 
-def min_frames(params: dict) -> int:
+class Settings(ModelSettings):
+    filters: PositiveInt = 16  # of the frame encoder's first block; doubled by each next one
+    blocks: PositiveInt = 3
+    features: PositiveInt = 64  # per frame, from the flattened feature map
+    lstm_units: PositiveInt = 64
+    dropout: Rate = 0.3
+
+
+def min_frames(settings: Settings) -> int:
     return 2
 
 
@@ -31,13 +39,13 @@ def frame_encoder(height: int, width: int, filters: int, blocks: int, features: 
     return keras.Model(inputs, layers.Concatenate()([where, layers.GlobalMaxPooling2D()(x)]), name="frame_encoder")
 
 
-def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
-    p = Params("cnn_lstm", params, DEFAULTS)
-    encoder = frame_encoder(spec.height, spec.width, p.int("filters"), p.int("blocks"), p.int("features"))
+def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
+    s = settings
+    encoder = frame_encoder(spec.height, spec.width, s.filters, s.blocks, s.features)
     inputs = keras.Input((spec.frames, spec.height, spec.width, 3), name="clip")
     x = layers.Rescaling(1 / 255)(inputs)
     x = FrameWise(encoder)(x)  # (batch, T, features)
-    x = layers.LSTM(p.int("lstm_units"))(x)
-    x = layers.Dropout(p.fraction("dropout"))(x)
+    x = layers.LSTM(s.lstm_units)(x)
+    x = layers.Dropout(s.dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="cnn_lstm")

@@ -9,20 +9,26 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models import InputSpec, Params
-from models.blocks import BN_MOMENTUM, POOLINGS, global_pool
+from actionrec.config import PositiveInt
+from models import InputSpec, ModelSettings, Pooling, Rate
+from models.blocks import BN_MOMENTUM, global_pool
 
 INPUT = "clip"
-DEFAULTS = {"filters": 16, "blocks": 3, "pooling": "avg", "dropout": 0.3}
 
 
-def min_frames(params: dict) -> int:
-    return 2 ** (Params("conv3d", params, DEFAULTS).int("blocks") - 1)
+class Settings(ModelSettings):
+    filters: PositiveInt = 16  # of the first block; doubled by each next one
+    blocks: PositiveInt = 3
+    pooling: Pooling = "avg"
+    dropout: Rate = 0.3
 
 
-def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
-    p = Params("conv3d", params, DEFAULTS)
-    filters, blocks = p.int("filters"), p.int("blocks")
+def min_frames(settings: Settings) -> int:
+    return 2 ** (settings.blocks - 1)
+
+
+def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
+    filters, blocks = settings.filters, settings.blocks
     inputs = keras.Input((spec.frames, spec.height, spec.width, 3), name="clip")
     x = layers.Rescaling(1 / 255)(inputs)
     for b in range(blocks):
@@ -30,7 +36,7 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
         x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = layers.ReLU()(x)
         x = layers.MaxPooling3D((1, 2, 2) if b == 0 else (2, 2, 2), padding="same")(x)
-    x = global_pool(x, p.choice("pooling", POOLINGS))
-    x = layers.Dropout(p.fraction("dropout"))(x)
+    x = global_pool(x, settings.pooling)
+    x = layers.Dropout(settings.dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="conv3d")

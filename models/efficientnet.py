@@ -10,24 +10,31 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models import InputSpec, Params, backbones
-from models.blocks import POOLINGS
+from actionrec.config import Switch
+from models import InputSpec, ModelSettings, Pooling, Rate, Weights, backbones
 
 INPUT = "frames"
-DEFAULTS = {"weights": "imagenet", "trainable": False, "feature_layer": None, "pooling": "avg", "dropout": 0.2}
 
 
-def min_frames(params: dict) -> int:
+class Settings(ModelSettings):
+    weights: Weights = "imagenet"
+    trainable: Switch = False  # fine-tune every layer but batch norm (false: only the head trains)
+    feature_layer: str | None = None  # where the backbone is cut (null: whole)
+    pooling: Pooling = "avg"
+    dropout: Rate = 0.2
+
+
+def min_frames(settings: Settings) -> int:
     return 1
 
 
-def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
-    p = Params("efficientnet", params, DEFAULTS)
+def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
+    s = settings
     backbone = backbones.efficientnet_b0(
-        (spec.height, spec.width, 3), p["weights"], key=p.prefix, pooling=p.choice("pooling", POOLINGS), feature_layer=p["feature_layer"]
+        (spec.height, spec.width, 3), s.weights, key="architectures.efficientnet", pooling=s.pooling, feature_layer=s.feature_layer
     )
-    scratch = backbones.trains_from_scratch(p["weights"])
-    trainable = p.bool("trainable") or scratch
+    scratch = backbones.trains_from_scratch(s.weights)
+    trainable = s.trainable or scratch
     backbone.trainable = trainable
     if trainable and not scratch:
         for layer in backbone.layers:
@@ -35,6 +42,6 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
                 layer.trainable = False
     inputs = keras.Input((spec.height, spec.width, 3), name="frames")
     x = backbone(inputs) if scratch else backbone(inputs, training=False)
-    x = layers.Dropout(p.fraction("dropout"))(x)
+    x = layers.Dropout(s.dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="efficientnet")

@@ -12,32 +12,38 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models import InputSpec, Params, backbones
-from models.blocks import POOLINGS
+from models import InputSpec, ModelSettings, Pooling, Rate, Weights, WidthMultiplier, backbones
 
 INPUT = "frames"
-DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "feature_layer": None, "pooling": "avg", "dropout": 0.2}
 
 
-def min_frames(params: dict) -> int:
+class Settings(ModelSettings):
+    weights: Weights = "imagenet"
+    alpha: WidthMultiplier = 0.35
+    feature_layer: str | None = None  # where the backbone is cut (null: whole)
+    pooling: Pooling = "avg"
+    dropout: Rate = 0.2
+
+
+def min_frames(settings: Settings) -> int:
     return 1
 
 
-def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
-    p = Params("mobilenet", params, DEFAULTS)
+def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
+    s = settings
     backbone = backbones.mobilenet_v2(
         (spec.height, spec.width, 3),
-        p["alpha"],
-        p["weights"],
-        key=p.prefix,
-        pooling=p.choice("pooling", POOLINGS),
-        feature_layer=p["feature_layer"],
+        s.alpha,
+        s.weights,
+        key="architectures.mobilenet",
+        pooling=s.pooling,
+        feature_layer=s.feature_layer,
     )
-    scratch = backbones.trains_from_scratch(p["weights"])
+    scratch = backbones.trains_from_scratch(s.weights)
     backbone.trainable = scratch
     inputs = keras.Input((spec.height, spec.width, 3), name="frames")
     x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNetV2 expects [-1, 1]
     x = backbone(x) if scratch else backbone(x, training=False)
-    x = layers.Dropout(p.fraction("dropout"))(x)
+    x = layers.Dropout(s.dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="mobilenet")

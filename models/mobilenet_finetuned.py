@@ -13,17 +13,25 @@ from __future__ import annotations
 
 import keras
 from keras import layers
+from pydantic import Field
 
 from actionrec.errors import ParamError
-from models import InputSpec, Params, backbones
-from models.blocks import POOLINGS
+from models import InputSpec, ModelSettings, Pooling, Rate, Weights, WidthMultiplier, backbones
 
 INPUT = "frames"
-DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "feature_layer": None, "unfreeze": 3, "pooling": "avg", "dropout": 0.2}
 BLOCKS = 17  # expanded_conv (block 0) and block_1 .. block_16 in the whole backbone
 
 
-def min_frames(params: dict) -> int:
+class Settings(ModelSettings):
+    weights: Weights = "imagenet"
+    alpha: WidthMultiplier = 0.35
+    feature_layer: str | None = None  # where the backbone is cut (null: whole)
+    unfreeze: int = Field(3, ge=0, le=BLOCKS, description=f"an integer in [0, {BLOCKS}]")  # top blocks that train
+    pooling: Pooling = "avg"
+    dropout: Rate = 0.2
+
+
+def min_frames(settings: Settings) -> int:
     return 1
 
 
@@ -46,26 +54,25 @@ def unfreeze_top(backbone: keras.Model, blocks: int, key: str = "architectures.m
         layer.trainable = i >= start and not isinstance(layer, layers.BatchNormalization)
 
 
-def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
-    p = Params("mobilenet_finetuned", params, DEFAULTS)
+def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
+    s = settings
     backbone = backbones.mobilenet_v2(
         (spec.height, spec.width, 3),
-        p["alpha"],
-        p["weights"],
-        key=p.prefix,
-        pooling=p.choice("pooling", POOLINGS),
-        feature_layer=p["feature_layer"],
+        s.alpha,
+        s.weights,
+        key="architectures.mobilenet_finetuned",
+        pooling=s.pooling,
+        feature_layer=s.feature_layer,
     )
-    unfreeze = p.int("unfreeze", minimum=0, maximum=BLOCKS)
-    scratch = backbones.trains_from_scratch(p["weights"])
+    scratch = backbones.trains_from_scratch(s.weights)
     if scratch:
         backbone.trainable = True
     else:
-        unfreeze_top(backbone, unfreeze, p.key("unfreeze"))
+        unfreeze_top(backbone, s.unfreeze)
     inputs = keras.Input((spec.height, spec.width, 3), name="frames")
     x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNetV2 expects [-1, 1]
     # Pretrained: BN in inference mode, trainable convs still get gradients.
     x = backbone(x) if scratch else backbone(x, training=False)
-    x = layers.Dropout(p.fraction("dropout"))(x)
+    x = layers.Dropout(s.dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="mobilenet_finetuned")

@@ -12,33 +12,47 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models import InputSpec, Params, backbones
+from actionrec.config import PositiveInt
+from models import InputSpec, ModelSettings, Rate, Weights, WidthMultiplier, backbones
 from models.blocks import FrameWise
 
 INPUT = "clip"
-DEFAULTS = {"weights": "imagenet", "alpha": 0.35, "feature_layer": None, "features": 32, "lstm_units": 64, "dropout": 0.3}
 
 
-def min_frames(params: dict) -> int:
+class Settings(ModelSettings):
+    weights: Weights = "imagenet"
+    alpha: WidthMultiplier = 0.35
+    feature_layer: str | None = None  # where the backbone is cut (null: whole)
+    features: PositiveInt = 32  # channels of the 1x1 convolution over the feature grid
+    lstm_units: PositiveInt = 64
+    dropout: Rate = 0.3
+
+
+def min_frames(settings: Settings) -> int:
     return 2
 
 
-def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
-    p = Params("pretrained_cnn_lstm", params, DEFAULTS)
+def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
+    s = settings
     backbone = backbones.mobilenet_v2(
-        (spec.height, spec.width, 3), p["alpha"], p["weights"], key=p.prefix, pooling=None, feature_layer=p["feature_layer"]
+        (spec.height, spec.width, 3),
+        s.alpha,
+        s.weights,
+        key="architectures.pretrained_cnn_lstm",
+        pooling=None,
+        feature_layer=s.feature_layer,
     )
-    scratch = backbones.trains_from_scratch(p["weights"])
+    scratch = backbones.trains_from_scratch(s.weights)
     backbone.trainable = scratch
     inputs = keras.Input((spec.frames, spec.height, spec.width, 3), name="clip")
     x = layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # MobileNetV2 expects [-1, 1]
     encoder = FrameWise(backbone)
     x = encoder(x) if scratch else encoder(x, training=False)  # (batch, T, h, w, channels)
-    where = layers.Conv3D(p.int("features"), 1, activation="relu")(x)  # a per-frame 1x1 conv
+    where = layers.Conv3D(s.features, 1, activation="relu")(x)  # a per-frame 1x1 conv
     where = layers.Reshape((spec.frames, -1))(where)  # (batch, T, h * w * features)
     what = FrameWise(layers.GlobalMaxPooling2D())(x)  # (batch, T, channels)
     x = layers.Concatenate()([where, what])
-    x = layers.LSTM(p.int("lstm_units"))(x)
-    x = layers.Dropout(p.fraction("dropout"))(x)
+    x = layers.LSTM(s.lstm_units)(x)
+    x = layers.Dropout(s.dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="pretrained_cnn_lstm")

@@ -17,19 +17,29 @@ Flow arrives as uint8 codes (as floats) with 128 meaning no motion (``actionrec.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import keras
 from keras import layers
 
+from actionrec.config import PositiveInt
 from actionrec.errors import ParamError
-from models import InputSpec, Params
-from models.blocks import POOLINGS, FrameWise, StreamFusion, conv_blocks, global_pool
+from models import InputSpec, LossWeight, ModelSettings, Pooling, Rate
+from models.blocks import FrameWise, StreamFusion, conv_blocks, global_pool
 
 INPUT = "clip+flow"
-DEFAULTS = {"filters": 16, "blocks": 3, "pooling": "avg", "fusion": "late", "dropout": 0.3, "fused_loss": 0.0}
-FUSIONS = ("late", "concat")
 
 
-def min_frames(params: dict) -> int:
+class Settings(ModelSettings):
+    filters: PositiveInt = 16  # of each stream's first block; doubled by each next one
+    blocks: PositiveInt = 3
+    pooling: Pooling = "avg"
+    fusion: Literal["late", "concat"] = "late"
+    dropout: Rate = 0.3
+    fused_loss: LossWeight = 0.0  # late fusion: the fused output's loss weight (each stream's is 1)
+
+
+def min_frames(settings: Settings) -> int:
     return 1
 
 
@@ -39,10 +49,9 @@ def rgb_frame_encoder(height: int, width: int, filters: int, blocks: int, poolin
     return keras.Model(inputs, global_pool(x, pooling), name="rgb_frame_encoder")
 
 
-def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
-    p = Params("two_stream", params, DEFAULTS)
-    fusion = p.choice("fusion", FUSIONS)
-    filters, blocks, dropout, pooling = p.int("filters"), p.int("blocks"), p.fraction("dropout"), p.choice("pooling", POOLINGS)
+def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
+    s = settings
+    fusion, filters, blocks, dropout, pooling = s.fusion, s.filters, s.blocks, s.dropout, s.pooling
     t, h, w = spec.frames, spec.height, spec.width
     rgb_in = keras.Input((t, h, w, 3), name="rgb")
     stack = spec.flow_stack
@@ -69,19 +78,17 @@ def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
     else:
         x = layers.Dropout(dropout)(layers.Concatenate()([rgb, flow]))
         outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
-    p.weight("fused_loss")  # validated with the rest
     return keras.Model({"rgb": rgb_in, "flow": flow_in}, outputs, name="two_stream")
 
 
 STREAMS = ("rgb_probabilities", "flow_probabilities")
 
 
-def training_heads(model: keras.Model, params: dict) -> tuple[list, tuple[float, ...] | None]:
+def training_heads(model: keras.Model, settings: Settings) -> tuple[list, tuple[float, ...] | None]:
     """Late fusion trains the fused output (weight ``fused_loss``) and each stream (weight 1)."""
-    p = Params("two_stream", params, DEFAULTS)
-    if p.choice("fusion", FUSIONS) != "late":
+    if settings.fusion != "late":
         return [model.output], None
-    return [model.output, *(model.get_layer(name).output for name in STREAMS)], (p.weight("fused_loss"), 1.0, 1.0)
+    return [model.output, *(model.get_layer(name).output for name in STREAMS)], (settings.fused_loss, 1.0, 1.0)
 
 
 def stream_outputs(model: keras.Model) -> list | None:

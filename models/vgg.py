@@ -10,25 +10,34 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models import InputSpec, Params
-from models.blocks import POOLINGS, conv_blocks, global_pool
+from actionrec.config import PositiveInt
+from models import InputSpec, ModelSettings, Pooling, Rate
+from models.blocks import conv_blocks, global_pool
 
 INPUT = "frames"
-DEFAULTS = {"filters": 16, "blocks": 3, "convs": 2, "pooling": "avg", "dense": 128, "dropout": 0.3}
 
 
-def min_frames(params: dict) -> int:
+class Settings(ModelSettings):
+    filters: PositiveInt = 16  # of the first block; doubled by each next one
+    blocks: PositiveInt = 3
+    convs: PositiveInt = 2  # 3x3 convolutions per block
+    pooling: Pooling = "avg"
+    dense: PositiveInt = 128  # units of the hidden dense layer
+    dropout: Rate = 0.3
+
+
+def min_frames(settings: Settings) -> int:
     return 1
 
 
-def build(num_classes: int, spec: InputSpec, params: dict) -> keras.Model:
-    p = Params("vgg", params, DEFAULTS)
+def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
+    s = settings
     inputs = keras.Input((spec.height, spec.width, 3), name="frames")
     x = layers.Rescaling(1 / 255)(inputs)
-    x = conv_blocks(x, p.int("filters"), p.int("blocks"), convs=p.int("convs"))
+    x = conv_blocks(x, s.filters, s.blocks, convs=s.convs)
     # Global pooling instead of VGG's flatten keeps the head's size independent of the frame size.
-    x = global_pool(x, p.choice("pooling", POOLINGS))
-    x = layers.Dense(p.int("dense"), activation="relu")(x)
-    x = layers.Dropout(p.fraction("dropout"))(x)
+    x = global_pool(x, s.pooling)
+    x = layers.Dense(s.dense, activation="relu")(x)
+    x = layers.Dropout(s.dropout)(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="vgg")

@@ -5,20 +5,23 @@
 """
 
 import argparse
-from pathlib import Path
 
 from actionrec import cli, config
 from actionrec.evaluate import ensemble
 
+PATHS = {
+    "predictions": "the members' test predictions, <name>.csv",
+    "models": "the members' model directories, <name>/ (validation predictions)",
+    "trained": "the members' training summaries, <name>.json",
+    "evaluated": "the members' test metrics, <name>.json",
+    "frames": "the frame store (its class kinds)",
+    "out": "the ensemble's directory to write",
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--predictions", type=Path, required=True, help="the members' test predictions, <name>.csv")
-    parser.add_argument("--models", type=Path, required=True, help="the members' model directories, <name>/ (validation predictions)")
-    parser.add_argument("--trained", type=Path, required=True, help="the members' training summaries, <name>.json")
-    parser.add_argument("--evaluated", type=Path, required=True, help="the members' test metrics, <name>.json")
-    parser.add_argument("--frames", type=Path, required=True, help="the frame store (its class kinds)")
-    parser.add_argument("--out", type=Path, required=True, help="the ensemble's directory to write")
+    cli.add_paths(parser, PATHS)
     args = parser.parse_args()
     summary = ensemble.build(
         config.load().ensemble,

@@ -5,7 +5,6 @@
 """
 
 import argparse
-from pathlib import Path
 
 from actionrec import cli, config
 from actionrec.evaluate import ensemble, entries, evaluation
@@ -23,8 +22,7 @@ PATHS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("architecture")
-    for name, what in PATHS.items():
-        parser.add_argument(f"--{name}", type=Path, required=True, help=what)
+    cli.add_paths(parser, PATHS)
     args = parser.parse_args()
     entries.check_scored(args.architecture, "architecture")  # unknown name: fails at once, listing the valid ones
     paths = evaluation.EvaluationPaths(**{name: getattr(args, name) for name in PATHS})

@@ -5,19 +5,22 @@
 """
 
 import argparse
-from pathlib import Path
 
 from actionrec import cli
 from actionrec.evaluate.reporting import leaderboard_rows, write_leaderboard
 
+PATHS = {
+    "trained": "training summaries, <name>.json",
+    "evaluated": "test metrics, <name>.json",
+    "ensemble": "the ensemble's directory (its members)",
+    "out": "the directory of tables and figure to write",
+    "metrics": "the leaderboard as DVC metrics (JSON) to write",
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trained", type=Path, required=True, help="training summaries, <name>.json")
-    parser.add_argument("--evaluated", type=Path, required=True, help="test metrics, <name>.json")
-    parser.add_argument("--ensemble", type=Path, required=True, help="the ensemble's directory (its members)")
-    parser.add_argument("--out", type=Path, required=True, help="the directory of tables and figure to write")
-    parser.add_argument("--metrics", type=Path, required=True, help="the leaderboard as DVC metrics (JSON) to write")
+    cli.add_paths(parser, PATHS)
     args = parser.parse_args()
     rows = leaderboard_rows(trained=args.trained, evaluated=args.evaluated, ensemble_dir=args.ensemble)
     write_leaderboard(rows, out=args.out, metrics_file=args.metrics)

@@ -31,7 +31,7 @@ def main() -> None:
     backbones = backbone_settings(settings.backbones)
     size = settings.input_size
     sizes = {"images": settings.images, "epochs": settings.epochs, "batch_size": settings.batch_size}
-    recipe = Recipe.read(settings.model_dump(), "pretrain")
+    recipe = Recipe.of(settings)
     results = {}
     with atomic_dir(args.out) as tmp:  # a failure leaves no half-written folder
         for name, backbone in backbones.items():

@@ -6,20 +6,23 @@ dvc.yaml passes the selected entry's files (paths built from ``${model}``) and w
 """
 
 import argparse
-from pathlib import Path
 
 from actionrec import cli, config
 from actionrec.evaluate.reporting import write_report
 
+PATHS = {
+    "model_dir": "its model directory (the training history, if any)",
+    "predictions": "its test predictions (CSV)",
+    "test_metrics": "its headline test metrics (JSON)",
+    "report": "its evaluation report (JSON)",
+    "out": "the directory of figures and tables to write",
+    "metrics": "the selected model's metrics (JSON) to write",
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", type=Path, required=True, help="its model directory (the training history, if any)")
-    parser.add_argument("--predictions", type=Path, required=True, help="its test predictions (CSV)")
-    parser.add_argument("--test-metrics", type=Path, required=True, help="its headline test metrics (JSON)")
-    parser.add_argument("--report", type=Path, required=True, help="its evaluation report (JSON)")
-    parser.add_argument("--out", type=Path, required=True, help="the directory of figures and tables to write")
-    parser.add_argument("--metrics", type=Path, required=True, help="the selected model's metrics (JSON) to write")
+    cli.add_paths(parser, PATHS)
     args = parser.parse_args()
     selected = write_report(
         config.load().model,

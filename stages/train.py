@@ -9,7 +9,6 @@ every rank still alive says why it stopped. dvc.yaml then runs
 """
 
 import argparse
-from pathlib import Path
 
 import models
 from actionrec import cli, config
@@ -29,8 +28,7 @@ PATHS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("architecture")
-    for name, what in PATHS.items():
-        parser.add_argument(f"--{name}", type=Path, help=what)
+    cli.add_paths(parser, PATHS, required=False)  # --after-failure needs --checkpoints alone
     parser.add_argument(
         "--after-failure",
         action="store_true",

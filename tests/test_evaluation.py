@@ -245,13 +245,14 @@ def per_video(trained, row, clips, crops):
 
 @pytest.mark.parametrize("arch", list(SAMPLING))
 def test_predict_test_is_one_row_per_video_the_mean_over_its_views(arch, project, monkeypatch):
+    from actionrec.data.inputs import Source
     from actionrec.evaluate.inference import load_trained
 
     monkeypatch.chdir(project)
     trained = load_trained(arch, MODELS / arch)
     rows = evaluation.test_rows(FRAMES)
     assert len(rows) == 6
-    source = evaluation.test_source(trained, paths_of(arch), rows)
+    source = Source.of(FRAMES, paths_of(arch).flow, rows, trained.sampling)
     pred, example_accuracy = evaluation.predict_test(trained, source, batch_videos=4, clips=2, crops=3)  # batches of 4 and 2
     assert pred.videos == [r["video"] for r in rows] and pred.classes == CLASSES
     np.testing.assert_array_equal(pred.labels, [r["label"] for r in rows])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
+import yaml
 from keras.src.utils import file_utils  # what keras.applications downloads weights with
 
 import models
@@ -19,7 +22,7 @@ TRAINABLE = list(models.ARCHITECTURES)
 
 def params_for(name: str) -> dict:
     """No ImageNet download in tests: pretrained backbones start random."""
-    return {"weights": None} if "weights" in models.get(name).DEFAULTS else {}
+    return {"weights": None} if "weights" in models.get(name).Settings.model_fields else {}
 
 
 def batch(kind: str, spec: InputSpec = SPEC, n: int = 2, seed: int = 0):
@@ -68,7 +71,7 @@ def test_registry_lists_the_nine_trainable_architectures():
         module = models.get(name)
         assert module.INPUT in ("frames", "clip", "clip+flow")
         assert module.__doc__ and callable(module.build)
-        assert module.min_frames({}) >= 1
+        assert module.min_frames(module.Settings()) >= 1
 
 
 def test_unknown_architecture_lists_every_name():
@@ -88,6 +91,53 @@ def test_params_are_checked_and_trainer_keys_ignored():
         models.build("vgg", CLASSES, SPEC, {"dropout": 1.5})
     model = models.build("basic_cnn", CLASSES, SPEC, {"learning_rate": 0.01, "augment": {"flip": True}, "filters": 4, "blocks": 2})
     assert model.output_shape == (None, CLASSES)
+
+
+def test_an_architecture_section_is_checked_whole_by_its_own_class():
+    section = {"learning_rate": 0.01, "input_size": 64, "sampling": {"segments": 4}, "filters": 8}
+    checked = models.settings("basic_cnn", section)
+    assert isinstance(checked, models.get("basic_cnn").Settings)
+    assert (checked.filters, checked.blocks, checked.epochs, checked.augment.scales) == (8, 3, None, [1.0])  # defaults fill the rest
+    assert models.model_settings("basic_cnn", checked) is checked  # build takes the checked section as it is
+    with pytest.raises(ParamError) as err:
+        models.settings("basic_cnn", section | {"unfreeze": 2})  # a key of another model
+    assert err.value.key == "architectures.basic_cnn.unfreeze"
+    assert "filters" in err.value.expected and "learning_rate" in err.value.expected  # its model's keys and the trainer's
+    cases = {
+        "input_size": (True, "an integer >= 16"),
+        "epochs": (0, "null (train.epochs) or an integer >= 1"),
+        "dropout": (1, "a number in [0, 1)"),
+        "pooling": ("sum", "one of avg, max"),
+        "sampling.segments": (2.5, ""),
+        "augment.scales": ([0.1], ""),
+        "augment.flip": ("yes", "true or false"),
+    }
+    for key, (value, expected) in cases.items():
+        *parents, leaf = key.split(".")
+        bad = {**section, **({parents[0]: {leaf: value}} if parents else {leaf: value})}
+        with pytest.raises(ParamError) as err:
+            models.settings("basic_cnn", bad)
+        assert err.value.key.startswith(f"architectures.basic_cnn.{key}"), key
+        assert expected in err.value.expected, (key, err.value.expected)
+    with pytest.raises(ParamError) as err:
+        models.settings("basic_cnn", {"input_size": 64, "sampling": {"segments": 4}})
+    assert err.value.key == "architectures.basic_cnn.learning_rate" and err.value.value is None
+    trainer = {"learning_rate": 0.01, "input_size": 64, "sampling": {"segments": 4}}
+    with pytest.raises(ParamError, match=r"architectures\.mobilenet_finetuned\.unfreeze") as err:
+        models.settings("mobilenet_finetuned", trainer | {"unfreeze": 18})
+    assert err.value.expected == "an integer in [0, 17]"
+
+
+def test_every_architecture_of_params_yaml_checks_and_keeps_its_values():
+    params = yaml.safe_load((Path(models.__file__).parent.parent / "params.yaml").read_text())
+    for name in models.ARCHITECTURES:
+        given = params["architectures"][name]
+        checked = models.settings(name, given).model_dump()
+        for key, value in given.items():
+            if isinstance(value, dict):
+                assert {k: checked[key][k] for k in value} == value, (name, key)
+            else:
+                assert checked[key] == value, (name, key)
 
 
 # --- every trainable architecture ------------------------------------------------------------
@@ -198,9 +248,9 @@ def test_two_stream_stacks_flow_steps_as_channels():
 
 def test_min_frames():
     for name in ("basic_cnn", "vgg", "mobilenet", "mobilenet_finetuned", "efficientnet"):
-        assert models.get(name).min_frames({}) == 1
-    assert two_stream.min_frames({}) == 1  # its flow stack is flow.stack fields, not the clip's
-    assert conv3d.min_frames({}) == 4 and conv3d.min_frames({"blocks": 4}) == 8
+        assert models.get(name).min_frames(models.get(name).Settings()) == 1
+    assert two_stream.min_frames(two_stream.Settings()) == 1  # its flow stack is flow.stack fields, not the clip's
+    assert conv3d.min_frames(conv3d.Settings()) == 4 and conv3d.min_frames(conv3d.Settings(blocks=4)) == 8
     # At exactly min_frames, the temporal pools bring time down to one step, not below.
     model = models.build("conv3d", CLASSES, InputSpec(4, 32, 32), {})
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling3D)]

@@ -59,7 +59,14 @@ def test_a_misspelt_key_fails_naming_it(overrides, key):
 
 @pytest.mark.parametrize(
     "overrides, key",
-    [({"frames": {"quality": 200}}, "frames.quality"), ({"train": {"xla": "yes"}}, "train.xla"), ({"data": {"split": 4}}, "data.split")],
+    [
+        ({"frames": {"quality": 200}}, "frames.quality"),
+        ({"train": {"xla": "yes"}}, "train.xla"),
+        ({"data": {"split": 4}}, "data.split"),
+        ({"architectures": {"conv3d": {"dropout": 2}}}, "architectures.conv3d.dropout"),  # a model key (models/conv3d.py)
+        ({"architectures": {"two_stream": {"fusion": "early"}}}, "architectures.two_stream.fusion"),
+        ({"architectures": {"conv3d": {"sampling": {"clip_len": 0}}}}, "architectures.conv3d.sampling.clip_len"),  # a trainer key
+    ],
 )
 def test_a_bad_value_fails_naming_it_before_anything_runs(overrides, key):
     with pytest.raises(ParamError) as err:

@@ -12,15 +12,22 @@ import models
 from actionrec.errors import ParamError
 from actionrec.train.recipe import ClassificationLoss, HeadAccuracy, Recipe
 
+TRAINER = {"input_size": 64, "sampling": {"clip_len": 8, "frame_interval": 4}}
+
 
 def params_with(**recipe) -> dict:
-    return {"learning_rate": 0.01, **recipe}
+    return {**TRAINER, "learning_rate": 0.01, **recipe}
+
+
+def read(section: dict) -> Recipe:
+    """The recipe of ``architectures.conv3d`` as the train stage reads it."""
+    return Recipe.of(models.settings("conv3d", section))
 
 
 def test_every_key_is_read_and_defaults_fill_the_rest():
-    recipe = Recipe.read(params_with(optimizer="sgd", weight_decay=1e-4, warmup_epochs=0.5, label_smoothing=0.1), "architectures.conv3d")
+    recipe = read(params_with(optimizer="sgd", weight_decay=1e-4, warmup_epochs=0.5, label_smoothing=0.1))
     assert recipe == Recipe("sgd", 0.01, 1e-4, 0.5, "cosine", 0.1)
-    assert Recipe.read(params_with(), "architectures.conv3d") == Recipe("adamw", 0.01, 0.0, 0.0, "cosine", 0.0)
+    assert read(params_with()) == Recipe("adamw", 0.01, 0.0, 0.0, "cosine", 0.0)
 
 
 @pytest.mark.parametrize(
@@ -37,13 +44,13 @@ def test_every_key_is_read_and_defaults_fill_the_rest():
 )
 def test_bad_recipe_values_name_the_key(change, message):
     with pytest.raises(ParamError) as error:
-        Recipe.read(params_with(**change), "architectures.conv3d")
+        read(params_with(**change))
     assert message in str(error.value)
 
 
 def test_a_missing_learning_rate_names_the_key():
     with pytest.raises(ParamError, match="'architectures.conv3d.learning_rate'"):
-        Recipe.read({}, "architectures.conv3d")
+        read(TRAINER)
 
 
 def test_the_scaling_rule_fits_the_optimizer():

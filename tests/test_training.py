@@ -166,7 +166,7 @@ from actionrec.train.settings import make_reproducible
 arch, out = sys.argv[1:]
 make_reproducible(World(0, 1, 0))
 keras.utils.set_random_seed(42)
-model = models.build(arch, 10, models.InputSpec(8, 64, 64), models.get(arch).DEFAULTS)
+model = models.build(arch, 10, models.InputSpec(8, 64, 64), models.get(arch).Settings())
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (128, 8, 64, 64, 3)).astype("float32")
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from actionrec import config
 from actionrec.data import flow as flowcodes
 from actionrec.data.framestore import PACK_MAGIC
 from actionrec.data.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
-from actionrec.errors import ParamError
 
 
 @dataclass(frozen=True)
@@ -33,26 +33,8 @@ class Augment:
     contrast: float = 0.0  # max relative change (0.2 = x0.8 .. x1.2)
 
     @classmethod
-    def from_params(cls, params: dict | None, key: str) -> Augment:
-        params = dict(params or {})
-        unknown = sorted(set(params) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ParamError(f"{key}.{unknown[0]}", params[unknown[0]], f"one of {sorted(cls.__dataclass_fields__)}")
-        scales = params.get("scales", [1.0])
-        if (
-            not isinstance(scales, (list, tuple))
-            or not scales
-            or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0.3 <= s <= 1 for s in scales)
-        ):
-            raise ParamError(f"{key}.scales", scales, "a non-empty list of fractions in [0.3, 1] of the short side")
-        aug = cls(**{**params, "scales": tuple(float(s) for s in scales)})
-        if not isinstance(aug.flip, bool):
-            raise ParamError(f"{key}.flip", aug.flip, "true or false")
-        if not 0 <= aug.brightness <= 128:
-            raise ParamError(f"{key}.brightness", aug.brightness, "a number of pixel levels in [0, 128]")
-        if not 0 <= aug.contrast < 1:
-            raise ParamError(f"{key}.contrast", aug.contrast, "a fraction in [0, 1)")
-        return aug
+    def of(cls, settings: config.AugmentSettings) -> Augment:
+        return cls(settings.flip, tuple(settings.scales), settings.brightness, settings.contrast)
 
 
 # --- decoding -------------------------------------------------------------------------------------

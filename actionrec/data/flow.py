@@ -26,7 +26,6 @@ from tqdm import tqdm
 from actionrec.data.framestore import decode_pack, encode_jpeg, pack, read_manifest
 from actionrec.io import atomic_dir, file_digest, write_bytes, write_json
 
-METHODS = ("farneback", "dis")
 ZERO = 128  # the code of zero motion
 LEVELS = 127  # codes per bound on each side of ZERO
 

@@ -37,6 +37,11 @@ class Source:
     rows: list[dict]
     flow_root: Path | None = None
 
+    @classmethod
+    def of(cls, frames_root: Path, flow_root: Path, rows: list[dict], sampling: Sampling) -> Source:
+        """The stores a model of ``sampling``'s kind reads (the flow store only for two-stream models)."""
+        return cls(frames_root, rows, flow_root if sampling.flow_stack else None)
+
 
 # --- datasets -----------------------------------------------------------------------------------
 
@@ -145,9 +150,8 @@ def make_dataset(
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 
-def check_input_size(input_size, short_side: int, key: str) -> int:
-    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 16:
-        raise ParamError(key, input_size, "an integer >= 16 (pixels)")
+def check_input_size(input_size: int, short_side: int, key: str) -> int:
+    """``input_size`` (typed by ``config.Architecture``) against the store it upscales."""
     if input_size > 4 * short_side:
         limit = f"at most 4 x frames.short_side = {4 * short_side} (larger inputs upscale the store's frames)"
         raise ParamError(key, input_size, limit)

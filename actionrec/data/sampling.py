@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from actionrec import config
 from actionrec.data import kinds
 from actionrec.data.kinds import InputKind
 from actionrec.errors import ParamError
@@ -47,23 +48,20 @@ class Sampling:
         object.__setattr__(self, "kind", kinds.get(self.kind))
 
     @classmethod
-    def from_params(cls, params, key: str, kind: str | InputKind, flow_stack: int = 0) -> Sampling:
+    def of(cls, settings: config.SamplingSettings, key: str, kind: str | InputKind, flow_stack: int = 0) -> Sampling:
+        """A checked ``sampling`` section (``key`` names it) for a model of ``kind``: exactly its kind's keys."""
         kind = kinds.get(kind)
         allowed = kind.sampling_keys
-        if not isinstance(params, dict) or not params:
-            raise ParamError(key, params, "a mapping with " + " and ".join(allowed))
-        for name in params:
-            if name not in (*allowed, "fixed"):
-                raise ParamError(f"{key}.{name}", params[name], f"one of {', '.join(allowed)} (or fixed) for a {kind.name} model")
-        if not isinstance(params.get("fixed", False), bool):
-            raise ParamError(f"{key}.fixed", params["fixed"], "true or false")
-        for name in allowed:
-            value = params.get(name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParamError(f"{key}.{name}", value, "an integer >= 1")
+        given = {name: getattr(settings, name) for name in ("segments", "clip_len", "frame_interval")}
+        for name, value in given.items():
+            if name in allowed and value is None:
+                raise ParamError(f"{key}.{name}", None, f"an integer >= 1 (a {kind.name} model takes " + " and ".join(allowed) + ")")
+            if name not in allowed and value is not None:
+                raise ParamError(f"{key}.{name}", value, f"one of {', '.join(allowed)} (or fixed) for a {kind.name} model")
         if kind.flow and flow_stack < 1:
             raise ParamError("flow.stack", flow_stack, "an integer >= 1")
-        return cls(kind, flow_stack=flow_stack if kind.flow else 0, **params)
+        chosen = {name: given[name] for name in allowed}
+        return cls(kind, flow_stack=flow_stack if kind.flow else 0, fixed=settings.fixed, **chosen)
 
     @property
     def length(self) -> int:

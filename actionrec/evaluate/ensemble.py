@@ -10,6 +10,7 @@ rank it beside the nine architectures (:mod:`actionrec.evaluate.entries`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from actionrec.evaluate.predictions import Predictions
 from actionrec.io import atomic_dir, read_json, write_json
 
 INPUT = "predictions"
-METHODS = ("mean", "weighted")
+METHODS = get_args(config.EnsembleMethod)
 
 
 def combine(probabilities: list[np.ndarray], method: str = "mean", weights: list[float] | None = None) -> np.ndarray:

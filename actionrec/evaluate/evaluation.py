@@ -55,12 +55,6 @@ def test_rows(store: Path) -> list[dict]:
     return rows
 
 
-def test_source(trained, paths: EvaluationPaths, rows: list[dict]) -> Source:
-    from actionrec.data.inputs import Source
-
-    return Source(paths.frames, rows, paths.flow if trained.sampling.flow_stack else None)
-
-
 def predict_test(trained, source: Source, batch_videos: int, clips: int = 1, crops: int = 1) -> tuple[Predictions, float]:
     """Video probabilities (the mean over a video's test views: ``clips`` x ``crops``) and the
     per-example accuracy (frames for frame models, clips for clip models)."""
@@ -149,6 +143,7 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
 
 def evaluate(arch: str, settings: config.Evaluate, paths: EvaluationPaths) -> dict:
     """Evaluate one trained architecture on the test split (``settings``: params' ``evaluate``) and write all its outputs."""
+    from actionrec.data.inputs import Source
     from actionrec.evaluate.inference import load_trained
 
     module = models.get(arch)
@@ -163,7 +158,7 @@ def evaluate(arch: str, settings: config.Evaluate, paths: EvaluationPaths) -> di
     if trained.classes != store["classes"]:
         raise DataError(f"{paths.model}: trained on other classes than {paths.frames} holds (rerun `dvc repro train@{arch}`)")
     views = settings.clips, settings.crops
-    source = test_source(trained, paths, rows)
+    source = Source.of(paths.frames, paths.flow, rows, trained.sampling)
     pred, example_accuracy = predict_test(trained, source, settings.batch_videos, *views)
     latency = latency_per_video(trained, source, settings.latency_repeats, *views)
     parameters = int(trained.model.count_params())

@@ -1,5 +1,5 @@
-"""The Keras callbacks of a training run: per-epoch checkpoints, early stopping that survives a
-resume, and DVCLive logging."""
+"""The Keras side of a training run's checkpoints and logs: the callbacks (per-epoch checkpoints,
+early stopping that survives a resume, DVCLive logging) and the restore a resumed run starts with."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 
+from actionrec.cluster import distributed
 from actionrec.train import checkpoints
 
 
@@ -73,3 +74,26 @@ class LiveLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._log({k: float(v) for k, v in (logs or {}).items()})
+
+
+def resume(trainer, optimizer, ckpt_dir: Path, world: distributed.World) -> tuple[dict | None, list | None]:
+    """Restore the last checkpoint of this configuration, if any: (its state, early stopping's best weights).
+
+    Rank 0 alone writes checkpoints, so rank 0 alone reads them: the others get the state by
+    broadcast and need no shared storage.
+    """
+    resume_from = checkpoints.latest(ckpt_dir) if world.is_chief else None
+    state = checkpoints.read_state(resume_from) if resume_from else None
+    state = distributed.broadcast_object(state, "checkpoint_state")
+    best_weights = None
+    if state:
+        optimizer.build(trainer.trainable_variables)
+        if world.is_chief:
+            for variables, name in ((trainer.variables, "variables.npz"), (optimizer.variables, "optimizer.npz")):
+                for variable, value in zip(variables, checkpoints.read_arrays(resume_from / name, len(variables))):
+                    variable.assign(value)
+            best_weights = checkpoints.read_best(resume_from)
+        distributed.broadcast_variables(optimizer.variables)
+        best_weights = distributed.broadcast_object(best_weights, "checkpoint_best_weights")
+    distributed.broadcast_variables(trainer.variables)
+    return state, best_weights

@@ -8,7 +8,7 @@ never reused: the hash covers everything that shapes the run.
 
 Light on purpose (numpy only): the ``--after-failure`` message reads checkpoints without
 loading TensorFlow. The Keras side is in :mod:`actionrec.train.callbacks` (the callback that
-saves after every epoch) and :mod:`actionrec.train.training` (the restore on resume).
+saves after every epoch, and the restore on resume).
 """
 
 from __future__ import annotations

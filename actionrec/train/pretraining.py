@@ -20,8 +20,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from pydantic import Field
 
+from actionrec import config
+from actionrec.config import PositiveInt
 from actionrec.errors import ParamError
+from models import WidthMultiplier
 
 SHAPES = ("square", "diamond", "pentagon", "hexagon", "ellipse", "half_disc", "arrow", "ell", "tee", "crescent", "bar", "chevron")
 TEXTURES = ("plain", "dots", "rings", "blobs")
@@ -121,12 +125,21 @@ def make_images(count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 # --- pretraining -------------------------------------------------------------------------------
 
+
 # Each backbone's settings under ``pretrain.backbones.<name>`` and what a key left out means
 # (``epochs: null``: ``pretrain.epochs``).
-BACKBONES = {
-    "mobilenet_v2": {"alpha": 0.35, "feature_layer": None, "epochs": None},
-    "efficientnet_b0": {"feature_layer": None, "epochs": None},
-}
+class MobileNetV2Pretraining(config.Section):
+    alpha: WidthMultiplier = 0.35
+    feature_layer: str | None = None  # the cut the architectures that load it use
+    epochs: PositiveInt | None = Field(None, description="null (pretrain.epochs) or an integer >= 1")
+
+
+class EfficientNetB0Pretraining(config.Section):
+    feature_layer: str | None = None
+    epochs: PositiveInt | None = Field(None, description="null (pretrain.epochs) or an integer >= 1")
+
+
+BACKBONES = {"mobilenet_v2": MobileNetV2Pretraining, "efficientnet_b0": EfficientNetB0Pretraining}
 
 
 def backbone_settings(section) -> dict[str, dict]:
@@ -136,18 +149,7 @@ def backbone_settings(section) -> dict[str, dict]:
         return {}
     if not isinstance(section, dict) or any(name not in BACKBONES for name in section):
         raise ParamError(key, section, "a mapping from " + " and/or ".join(BACKBONES) + " to their settings ({} for none)")
-    settings = {}
-    for name, given in section.items():
-        given = {} if given is None else given
-        unknown = set(given) - set(BACKBONES[name]) if isinstance(given, dict) else None
-        if unknown is None or unknown:
-            bad = f"{key}.{name}" + (f".{sorted(unknown)[0]}" if unknown else "")
-            raise ParamError(bad, given[sorted(unknown)[0]] if unknown else given, "settings among: " + ", ".join(BACKBONES[name]))
-        settings[name] = {**BACKBONES[name], **given}
-        epochs = settings[name]["epochs"]
-        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-            raise ParamError(f"{key}.{name}.epochs", epochs, "null (pretrain.epochs) or an integer >= 1")
-    return settings
+    return {name: config.check(BACKBONES[name], given or {}, f"{key}.{name}").model_dump() for name, given in section.items()}
 
 
 def weights_path(root, backbone: str) -> Path:

@@ -39,10 +39,9 @@ class Recipe:
     label_smoothing: float
 
     @classmethod
-    def read(cls, section: dict | None, prefix: str) -> Recipe:
-        """The recipe keys of one params section (``prefix`` names it in errors); defaults fill the rest."""
-        given = {key: value for key, value in (section or {}).items() if key in KEYS}
-        return cls(**config.check(config.RecipeSettings, given, prefix).model_dump())
+    def of(cls, settings: config.RecipeSettings) -> Recipe:
+        """The recipe of a checked section (``pretrain``, ``architectures.<name>``)."""
+        return cls(**{key: getattr(settings, key) for key in KEYS})
 
     def peak_rate(self, processes: int) -> float:
         """The rate for ``processes`` data-parallel processes (linear rule for SGD, square root for AdamW)."""

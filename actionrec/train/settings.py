@@ -66,23 +66,16 @@ def precision_policy(mixed_precision: str | bool, gpu: bool) -> str:
     return PRECISIONS[mixed_precision]
 
 
-def architecture_section(params: config.Params, arch: str) -> dict:
-    return dict(params.architectures.get(arch) or {})  # null: every setting at its default
-
-
-def _epochs(params: config.Params, arch: str) -> int:
-    """``architectures.<arch>.epochs`` where given, else ``train.epochs``."""
-    epochs = architecture_section(params, arch).get("epochs", params.train.epochs)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ParamError(f"architectures.{arch}.epochs", epochs, "an integer >= 1")
-    return epochs
+def architecture(params: config.Params, arch: str):
+    """``architectures.<arch>``, checked: the trainer's keys and the model's (``models.settings``)."""
+    return models.settings(arch, params.architectures.get(arch))
 
 
 def read_settings(params: config.Params, arch: str) -> Settings:
     gpu = bool(tf.config.list_physical_devices("GPU"))
     train = params.train
     return Settings(
-        epochs=_epochs(params, arch),
+        epochs=architecture(params, arch).epochs or train.epochs,
         batch_size=train.batch_size,
         patience=train.patience,
         val_groups=train.val_groups,
@@ -95,8 +88,7 @@ def read_settings(params: config.Params, arch: str) -> Settings:
 def read_sampling(params: config.Params, arch: str, kind: str | InputKind) -> Sampling:
     """``architectures.<arch>.sampling`` (and ``flow.stack`` for two-stream models), validated."""
     stack = params.flow.stack if kinds.get(kind).flow else 0
-    sampling = architecture_section(params, arch).get("sampling")
-    return Sampling.from_params(sampling, f"architectures.{arch}.sampling", kind, stack)
+    return Sampling.of(architecture(params, arch).sampling, f"architectures.{arch}.sampling", kind, stack)
 
 
 def make_reproducible(world: distributed.World) -> None:
@@ -119,7 +111,7 @@ class Run:
 
     arch: str
     module: object  # its models/<arch>.py
-    arch_params: dict
+    section: config.Architecture  # architectures.<arch>, checked (its model's keys too)
     settings: Settings
     recipe: Recipe
     store: dict  # the frame store's store.json
@@ -140,15 +132,13 @@ class Run:
 
 def prepare(arch: str, params: config.Params, paths: TrainPaths) -> Run:
     module = models.get(arch)
-    arch_params = architecture_section(params, arch)
-    settings = read_settings(params, arch)
-    recipe = Recipe.read(arch_params, f"architectures.{arch}")
+    section = architecture(params, arch)
     store = read_store(paths.frames, params.frames)
     prefix = f"architectures.{arch}"
     sampling = read_sampling(params, arch, module.INPUT)
-    size = check_input_size(arch_params.get("input_size"), store["short_side"], f"{prefix}.input_size")
-    need = module.min_frames(arch_params)
+    size = check_input_size(section.input_size, store["short_side"], f"{prefix}.input_size")
+    need = module.min_frames(section)
     if not sampling.kind.per_frame and sampling.clip_len < need:
         raise ParamError(f"{prefix}.sampling.clip_len", sampling.clip_len, f"at least {need} for {arch}")
-    augment = Augment.from_params(arch_params.get("augment"), f"{prefix}.augment")
-    return Run(arch, module, arch_params, settings, recipe, store, sampling, size, augment, paths)
+    augment = Augment.of(section.augment)
+    return Run(arch, module, section, read_settings(params, arch), Recipe.of(section), store, sampling, size, augment, paths)

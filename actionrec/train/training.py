@@ -27,7 +27,7 @@ from actionrec.evaluate.inference import video_probabilities
 from actionrec.evaluate.predictions import Predictions
 from actionrec.io import atomic_file, file_digest, write_json
 from actionrec.train import checkpoints
-from actionrec.train.callbacks import Checkpoint, LiveLogger, ResumableEarlyStopping
+from actionrec.train.callbacks import Checkpoint, LiveLogger, ResumableEarlyStopping, resume
 from actionrec.train.recipe import ClassificationLoss, HeadAccuracy
 from actionrec.train.settings import Run, TrainPaths, make_reproducible, prepare
 
@@ -68,31 +68,8 @@ def validate_videos(
     return {**result, **metrics.video_accuracy(labels, probs, classes, kinds, prefix="val_")}, predictions
 
 
-def resume(trainer, optimizer, ckpt_dir: Path, world: distributed.World) -> tuple[dict | None, list | None]:
-    """Restore the last checkpoint of this configuration, if any: (its state, early stopping's best weights).
-
-    Rank 0 alone writes checkpoints, so rank 0 alone reads them: the others get the state by
-    broadcast and need no shared storage.
-    """
-    resume_from = checkpoints.latest(ckpt_dir) if world.is_chief else None
-    state = checkpoints.read_state(resume_from) if resume_from else None
-    state = distributed.broadcast_object(state, "checkpoint_state")
-    best_weights = None
-    if state:
-        optimizer.build(trainer.trainable_variables)
-        if world.is_chief:
-            for variables, name in ((trainer.variables, "variables.npz"), (optimizer.variables, "optimizer.npz")):
-                for variable, value in zip(variables, checkpoints.read_arrays(resume_from / name, len(variables))):
-                    variable.assign(value)
-            best_weights = checkpoints.read_best(resume_from)
-        distributed.broadcast_variables(optimizer.variables)
-        best_weights = distributed.broadcast_object(best_weights, "checkpoint_best_weights")
-    distributed.broadcast_variables(trainer.variables)
-    return state, best_weights
-
-
 def source(run: Run, rows: list[dict]) -> Source:
-    return Source(run.paths.frames, rows, run.paths.flow if run.sampling.flow_stack else None)
+    return Source.of(run.paths.frames, run.paths.flow, rows, run.sampling)
 
 
 def _shard(rows: list[dict], world: distributed.World, what: str) -> list[dict]:
@@ -137,8 +114,8 @@ def build_trainer(run: Run, world: distributed.World, steps: int):
     keras.utils.set_random_seed(run.settings.seed)
     make_reproducible(world)
     keras.mixed_precision.set_global_policy(run.settings.precision)
-    model = models.build(run.arch, len(run.store["classes"]), run.spec, run.arch_params)
-    heads, head_weights = models.training_heads(run.arch, model, run.arch_params)
+    model = models.build(run.arch, len(run.store["classes"]), run.spec, run.section)
+    heads, head_weights = models.training_heads(run.arch, model, run.section)
     trainer = distributed.DistributedModel(inputs=model.inputs, outputs=heads[0] if len(heads) == 1 else keras.ops.stack(heads, axis=1))
     trainer.compile(
         optimizer=run.recipe.make_optimizer(world.size, run.settings.epochs, steps),
@@ -155,7 +132,7 @@ def checkpoint_dir(run: Run, params: config.Params) -> Path:
     # Which machines run the ranks does not change the result: a job resubmitted on other nodes resumes.
     shared = params.train.model_dump(exclude={"hosts"})
     manifest = file_digest(run.paths.frames / "manifest.csv")
-    parts = (run.arch, run.arch_params, shared, run.sampling.as_dict(), run.store, run.settings.seed, manifest)
+    parts = (run.arch, run.section.model_dump(), shared, run.sampling.as_dict(), run.store, run.settings.seed, manifest)
     return run.paths.checkpoints / checkpoints.config_hash(*parts)
 
 
@@ -221,6 +198,8 @@ def fit(run: Run, videos: Videos, trainer, world: distributed.World, ckpt_dir: P
             callbacks=callbacks,
             verbose=2 if world.is_chief else 0,
         )
+    elif best_weights is not None:
+        trainer.set_weights(best_weights)  # nothing was left to train: early stopping's choice, as the finished run had it
     if live is not None:
         live.end()
     return checkpoint.history
@@ -238,7 +217,7 @@ def float32_model(run: Run, model, optimizer, world: distributed.World) -> tuple
     # device, a CPU included, where some float16 kernels (MaxPool3D) do not exist.
     keras.mixed_precision.set_global_policy("float32")
     trained = model.get_weights()
-    model = models.build(run.arch, len(run.store["classes"]), run.spec, run.arch_params)
+    model = models.build(run.arch, len(run.store["classes"]), run.spec, run.section)
     model.set_weights(trained)
     return model, in_sync
 
@@ -276,8 +255,6 @@ def train(arch: str, params: config.Params, world: distributed.World, paths: Tra
     if world.is_chief:
         announce(run, videos, world, model, state["epoch"] if state else 0)
     history = fit(run, videos, trainer, world, ckpt_dir, state, best_weights)
-    if state and state["epoch"] >= run.settings.epochs and best_weights is not None:
-        model.set_weights(best_weights)  # nothing was left to train: early stopping's choice, as the finished run had it
     model, in_sync = float32_model(run, model, optimizer, world)
     validation, val_predictions = {}, None
     if world.is_chief:
