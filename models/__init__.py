@@ -48,6 +48,15 @@ class ModelSettings(config.Section):
     """A model's own keys under ``architectures.<name>`` (each module's ``Settings`` adds its fields)."""
 
 
+class ConvNetSettings(ModelSettings):
+    """The keys of the CNNs trained from scratch (conv blocks whose width doubles block by block)."""
+
+    filters: config.PositiveInt = 16  # of the first block
+    blocks: config.PositiveInt = 3
+    pooling: Pooling = "avg"
+    dropout: Rate = 0.3
+
+
 @dataclass(frozen=True)
 class InputSpec:
     frames: int  # frames per clip (clip models; 1 for frame models)

@@ -9,18 +9,14 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from actionrec.config import PositiveInt
-from models import InputSpec, ModelSettings, Pooling, Rate
+from models import ConvNetSettings, InputSpec
 from models.blocks import conv_blocks, global_pool
 
 INPUT = "frames"
 
 
-class Settings(ModelSettings):
-    filters: PositiveInt = 16  # of the first block; doubled by each next one
-    blocks: PositiveInt = 3
-    pooling: Pooling = "avg"
-    dropout: Rate = 0.3
+class Settings(ConvNetSettings):
+    """The shared CNN keys: filters, blocks, pooling, dropout."""
 
 
 def min_frames(settings: Settings) -> int:

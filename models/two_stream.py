@@ -22,20 +22,15 @@ from typing import Literal
 import keras
 from keras import layers
 
-from actionrec.config import PositiveInt
 from actionrec.errors import ParamError
-from models import InputSpec, LossWeight, ModelSettings, Pooling, Rate
+from models import ConvNetSettings, InputSpec, LossWeight
 from models.blocks import FrameWise, StreamFusion, conv_blocks, global_pool
 
 INPUT = "clip+flow"
 
 
-class Settings(ModelSettings):
-    filters: PositiveInt = 16  # of each stream's first block; doubled by each next one
-    blocks: PositiveInt = 3
-    pooling: Pooling = "avg"
+class Settings(ConvNetSettings):
     fusion: Literal["late", "concat"] = "late"
-    dropout: Rate = 0.3
     fused_loss: LossWeight = 0.0  # late fusion: the fused output's loss weight (each stream's is 1)
 
 

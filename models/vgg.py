@@ -11,19 +11,15 @@ import keras
 from keras import layers
 
 from actionrec.config import PositiveInt
-from models import InputSpec, ModelSettings, Pooling, Rate
+from models import ConvNetSettings, InputSpec
 from models.blocks import conv_blocks, global_pool
 
 INPUT = "frames"
 
 
-class Settings(ModelSettings):
-    filters: PositiveInt = 16  # of the first block; doubled by each next one
-    blocks: PositiveInt = 3
+class Settings(ConvNetSettings):
     convs: PositiveInt = 2  # 3x3 convolutions per block
-    pooling: Pooling = "avg"
     dense: PositiveInt = 128  # units of the hidden dense layer
-    dropout: Rate = 0.3
 
 
 def min_frames(settings: Settings) -> int:
