@@ -48,6 +48,18 @@ class ModelSettings(config.Section):
     """A model's own keys under ``architectures.<name>`` (each module's ``Settings`` adds its fields)."""
 
 
+class BackboneSettings(ModelSettings):
+    """The keys of the architectures built on a keras.applications backbone (models/backbones.py)."""
+
+    weights: Weights = "imagenet"
+    feature_layer: str | None = None  # where the backbone is cut (null: whole)
+    dropout: Rate = 0.2
+
+
+class MobileNetV2Settings(BackboneSettings):
+    alpha: WidthMultiplier = 0.35
+
+
 class ConvNetSettings(ModelSettings):
     """The keys of the CNNs trained from scratch (conv blocks whose width doubles block by block)."""
 

@@ -11,17 +11,14 @@ import keras
 from keras import layers
 
 from actionrec.config import Switch
-from models import InputSpec, ModelSettings, Pooling, Rate, Weights, backbones
+from models import BackboneSettings, InputSpec, Pooling, backbones
 
 INPUT = "frames"
 
 
-class Settings(ModelSettings):
-    weights: Weights = "imagenet"
+class Settings(BackboneSettings):
     trainable: Switch = False  # fine-tune every layer but batch norm (false: only the head trains)
-    feature_layer: str | None = None  # where the backbone is cut (null: whole)
     pooling: Pooling = "avg"
-    dropout: Rate = 0.2
 
 
 def min_frames(settings: Settings) -> int:

@@ -12,17 +12,13 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models import InputSpec, ModelSettings, Pooling, Rate, Weights, WidthMultiplier, backbones
+from models import InputSpec, MobileNetV2Settings, Pooling, backbones
 
 INPUT = "frames"
 
 
-class Settings(ModelSettings):
-    weights: Weights = "imagenet"
-    alpha: WidthMultiplier = 0.35
-    feature_layer: str | None = None  # where the backbone is cut (null: whole)
+class Settings(MobileNetV2Settings):
     pooling: Pooling = "avg"
-    dropout: Rate = 0.2
 
 
 def min_frames(settings: Settings) -> int:

@@ -16,19 +16,15 @@ from keras import layers
 from pydantic import Field
 
 from actionrec.errors import ParamError
-from models import InputSpec, ModelSettings, Pooling, Rate, Weights, WidthMultiplier, backbones
+from models import InputSpec, MobileNetV2Settings, Pooling, backbones
 
 INPUT = "frames"
 BLOCKS = 17  # expanded_conv (block 0) and block_1 .. block_16 in the whole backbone
 
 
-class Settings(ModelSettings):
-    weights: Weights = "imagenet"
-    alpha: WidthMultiplier = 0.35
-    feature_layer: str | None = None  # where the backbone is cut (null: whole)
+class Settings(MobileNetV2Settings):
     unfreeze: int = Field(3, ge=0, le=BLOCKS, description=f"an integer in [0, {BLOCKS}]")  # top blocks that train
     pooling: Pooling = "avg"
-    dropout: Rate = 0.2
 
 
 def min_frames(settings: Settings) -> int:

@@ -13,16 +13,13 @@ import keras
 from keras import layers
 
 from actionrec.config import PositiveInt
-from models import InputSpec, ModelSettings, Rate, Weights, WidthMultiplier, backbones
+from models import InputSpec, MobileNetV2Settings, Rate, backbones
 from models.blocks import FrameWise
 
 INPUT = "clip"
 
 
-class Settings(ModelSettings):
-    weights: Weights = "imagenet"
-    alpha: WidthMultiplier = 0.35
-    feature_layer: str | None = None  # where the backbone is cut (null: whole)
+class Settings(MobileNetV2Settings):
     features: PositiveInt = 32  # channels of the 1x1 convolution over the feature grid
     lstm_units: PositiveInt = 64
     dropout: Rate = 0.3
