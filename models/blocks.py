@@ -56,6 +56,19 @@ class FrameWise(layers.Wrapper):
 
 
 @keras.saving.register_keras_serializable(package="actionrec")
+class TemporalDifference(layers.Layer):
+    """(B, T, ...) -> (B, T - 1, ...): each frame of a clip minus the frame before it (TSN's RGB
+    difference: what changes in place, a fade say, which optical flow does not register)."""
+
+    def call(self, clips):
+        return clips[:, 1:] - clips[:, :-1]
+
+    def compute_output_shape(self, input_shape):
+        frames = input_shape[1]
+        return (input_shape[0], None if frames is None else frames - 1, *input_shape[2:])
+
+
+@keras.saving.register_keras_serializable(package="actionrec")
 class StreamFusion(layers.Layer):
     """Late fusion of two streams' probabilities: ``(1 - w) * first + w * second``.
 

@@ -5,6 +5,11 @@ motion stream on the optical flow, fused.
 - Flow stream: ``flow.stack`` consecutive flow fields at the clip's position stacked as 2 x stack
   channels of one image (x, y of each field interleaved) and read by a 2D CNN, so its first
   layer already sees motion across the stack.
+- ``rgb_diff: true`` also stacks the differences of the clip's consecutive RGB frames (TSN's
+  RGB-difference modality, Wang et al. 2016) as channels of the motion stream's image. Optical
+  flow assumes constant brightness, so a change in place (a fade, a light switched on) is
+  invisible to it, and the RGB stream's average over the clip has no order; the differences
+  carry both the change and its direction.
 - ``fusion: late``: a weighted average of the two streams' softmax scores (the paper's fusion by
   averaging). Each stream is trained through its own softmax and loss, so neither starves the
   other (trained through the average alone, whichever stream learns first carries the loss);
@@ -22,9 +27,10 @@ from typing import Literal
 import keras
 from keras import layers
 
+from actionrec.config import Switch
 from actionrec.errors import ParamError
 from models import ConvNetSettings, InputSpec, LossWeight
-from models.blocks import FrameWise, StreamFusion, conv_blocks, global_pool
+from models.blocks import FrameWise, StreamFusion, TemporalDifference, conv_blocks, global_pool
 
 INPUT = "clip+flow"
 
@@ -32,10 +38,11 @@ INPUT = "clip+flow"
 class Settings(ConvNetSettings):
     fusion: Literal["late", "concat"] = "late"
     fused_loss: LossWeight = 0.0  # late fusion: the fused output's loss weight (each stream's is 1)
+    rgb_diff: Switch = False  # the motion stream also reads the clip's frame-to-frame RGB differences
 
 
 def min_frames(settings: Settings) -> int:
-    return 1
+    return 2 if settings.rgb_diff else 1  # a difference needs two frames
 
 
 def rgb_frame_encoder(height: int, width: int, filters: int, blocks: int, pooling: str) -> keras.Model:
@@ -61,6 +68,10 @@ def build(num_classes: int, spec: InputSpec, settings: Settings) -> keras.Model:
     flow = layers.Permute((2, 3, 1, 4))(flow_in)  # (H, W, stack, 2)
     flow = layers.Reshape((h, w, 2 * stack), name="stacked_flow")(flow)  # channels: x0, y0, x1, y1, ...
     flow = layers.Rescaling(1 / 127, offset=-128 / 127)(flow)  # codes -> [-1, 1], 0 = no motion
+    if s.rgb_diff:
+        diff = layers.Permute((2, 3, 1, 4))(TemporalDifference(name="rgb_diff")(rgb_in))  # (H, W, t - 1, 3)
+        diff = layers.Rescaling(1 / 255)(layers.Reshape((h, w, 3 * (t - 1)), name="stacked_rgb_diff")(diff))  # [-1, 1]
+        flow = layers.Concatenate(name="motion_input")([flow, diff])
     flow = conv_blocks(flow, filters, blocks, prefix="flow")
     flow = global_pool(flow, pooling, name="flow_features")
 

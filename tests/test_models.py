@@ -246,6 +246,51 @@ def test_two_stream_stacks_flow_steps_as_channels():
     np.testing.assert_array_equal(out[0, 5, 7], [0, 1, 10, 11, 20, 21])  # x0, y0, x1, y1, ...
 
 
+def test_two_stream_rgb_diff_stacks_frame_differences_beside_the_flow():
+    model = models.build("two_stream", CLASSES, SPEC, {"rgb_diff": True})
+    motion = keras.Model(model.inputs, model.get_layer("motion_input").output)
+    inputs = batch("clip+flow", n=1)
+    out = motion.predict(inputs, verbose=0)
+    flow_channels = 2 * SPEC.flow_stack
+    assert out.shape == (1, SPEC.height, SPEC.width, flow_channels + 3 * (SPEC.frames - 1))
+    rgb = inputs["rgb"][0]
+    # channels after the flow: (frame 1 - frame 0) r, g, b, (frame 2 - frame 1) r, g, b, ..., scaled to [-1, 1]
+    expected = np.concatenate([rgb[t + 1] - rgb[t] for t in range(SPEC.frames - 1)], axis=-1) / 255
+    np.testing.assert_allclose(out[0, ..., flow_channels:], expected, atol=1e-5)
+    np.testing.assert_allclose(
+        out[0, ..., :flow_channels], (inputs["flow"][0].transpose(1, 2, 0, 3).reshape(32, 32, -1) - 128) / 127, atol=1e-5
+    )
+    assert model.count_params() > models.build("two_stream", CLASSES, SPEC, {}).count_params()  # only the first flow conv grows
+
+
+def test_two_stream_rgb_diff_needs_two_frames_and_a_boolean():
+    assert two_stream.min_frames(two_stream.Settings(rgb_diff=True)) == 2
+    with pytest.raises(ParamError) as err:
+        models.build("two_stream", CLASSES, SPEC, {"rgb_diff": "yes"})
+    assert err.value.key == "architectures.two_stream.rgb_diff"
+
+
+def test_two_stream_rgb_diff_sees_a_fade_that_flow_misses(tmp_path):
+    """A disc fading in and the same disc fading out: identical flow (none), opposite differences."""
+    fade = np.zeros((SPEC.frames, SPEC.height, SPEC.width, 3), "float32")
+    for t in range(SPEC.frames):
+        fade[t, 10:20, 10:20] = 60 * t
+    still = np.full((SPEC.flow_stack, SPEC.height, SPEC.width, 2), 128, "float32")
+    model = models.build("two_stream", CLASSES, SPEC, {"rgb_diff": True})
+    motion = keras.Model(model.inputs, model.get_layer("motion_input").output)
+    fade_in, fade_out = (motion.predict({"rgb": clip[None], "flow": still[None]}, verbose=0)[0] for clip in (fade, fade[::-1]))
+    flow_channels = 2 * SPEC.flow_stack
+    np.testing.assert_array_equal(fade_in[..., :flow_channels], fade_out[..., :flow_channels])
+    np.testing.assert_allclose(fade_in[15, 15, flow_channels:], 60 / 255, rtol=1e-5)
+    np.testing.assert_allclose(fade_out[15, 15, flow_channels:], -60 / 255, rtol=1e-5)
+    # and it survives the save/load a trained model goes through
+    path = tmp_path / "two_stream.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    inputs = {"rgb": fade[None], "flow": still[None]}
+    np.testing.assert_allclose(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0), rtol=1e-5)
+
+
 def test_min_frames():
     for name in ("basic_cnn", "vgg", "mobilenet", "mobilenet_finetuned", "efficientnet"):
         assert models.get(name).min_frames(models.get(name).Settings()) == 1
