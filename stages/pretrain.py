@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("metrics", type=Path, help="JSON file for each backbone's held-out accuracy and cost")
     args = parser.parse_args()
     params = config.load()
-    from actionrec.train.pretraining import backbone_settings, pretrain
+    from actionrec.train.pretraining import backbone_settings, pretrain, run_sizes
     from actionrec.train.recipe import Recipe
 
     settings = params.pretrain
@@ -30,15 +30,14 @@ def main() -> None:
         raise ParamError("pretrain", None, "a mapping (backbones: {} when every architecture uses imagenet weights)")
     backbones = backbone_settings(settings.backbones)
     size = settings.input_size
-    sizes = {"images": settings.images, "epochs": settings.epochs, "batch_size": settings.batch_size}
+    sizes = {name: run_sizes(backbone, settings, f"pretrain.backbones.{name}") for name, backbone in backbones.items()}
     recipe = Recipe.of(settings)
     results = {}
     with atomic_dir(args.out) as tmp:  # a failure leaves no half-written folder
         for name, backbone in backbones.items():
-            key = f"pretrain.backbones.{name}"
-            epochs = sizes["epochs"] if backbone["epochs"] is None else backbone["epochs"]
-            print(f"pretrain {name}: {sizes['images']} synthetic images of {size} px, {epochs} epochs", flush=True)
-            result = pretrain(name, backbone, key=key, size=size, recipe=recipe, seed=params.seed, out=tmp, **(sizes | {"epochs": epochs}))
+            key, run = f"pretrain.backbones.{name}", sizes[name]
+            print(f"pretrain {name}: {run['images']} synthetic images of {size} px, {run['epochs']} epochs", flush=True)
+            result = pretrain(name, backbone, key=key, size=size, recipe=recipe, seed=params.seed, out=tmp, **run)
             results[name] = result
             print(
                 f"pretrain {name}: held-out accuracy {result['val_accuracy']:.3f} (chance {result['chance']:.3f}) in {result['train_seconds']} s",

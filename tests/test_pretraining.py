@@ -13,9 +13,10 @@ import pytest
 import yaml
 from conftest import REPO
 
+from actionrec import config
 from actionrec.data import synthetic
 from actionrec.errors import ParamError
-from actionrec.train.pretraining import SHAPES, backbone_settings, make_images
+from actionrec.train.pretraining import SHAPES, backbone_settings, make_images, run_sizes
 
 
 def test_images_are_deterministic_balanced_and_varied():
@@ -37,8 +38,8 @@ def test_the_task_shares_no_class_with_the_videos():
 
 def test_backbone_settings_fill_defaults_and_name_a_bad_key():
     assert backbone_settings({"mobilenet_v2": {"feature_layer": "block_9_add"}, "efficientnet_b0": None}) == {
-        "mobilenet_v2": {"alpha": 0.35, "feature_layer": "block_9_add", "epochs": None},
-        "efficientnet_b0": {"feature_layer": None, "epochs": None},
+        "mobilenet_v2": {"alpha": 0.35, "feature_layer": "block_9_add", "images": None, "epochs": None},
+        "efficientnet_b0": {"feature_layer": None, "images": None, "epochs": None},
     }
     assert backbone_settings({}) == {} and backbone_settings(None) == {}
     with pytest.raises(ParamError) as err:
@@ -60,6 +61,8 @@ def run_stage(root: Path, check: bool = True) -> subprocess.CompletedProcess:
 
 def write_params(root: Path, **pretrain) -> None:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for backbone in params["pretrain"]["backbones"].values():  # a tiny run: every backbone takes the sizes below
+        backbone.pop("images", None), backbone.pop("epochs", None)
     params["pretrain"].update({"images": 48, "epochs": 1, "batch_size": 16, "input_size": 32, **pretrain})
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
@@ -108,6 +111,11 @@ def test_the_stage_writes_weights_the_transfer_architectures_load(tmp_path):
         ({"epochs": 0}, "'pretrain.epochs': 0"),
         ({"backbones": {"efficientnet_b0": {"epochs": 1.5}}}, "'pretrain.backbones.efficientnet_b0.epochs': 1.5"),
         ({"input_size": 24}, "'pretrain.input_size': 24"),
+        ({"backbones": {"mobilenet_v2": {"images": 0}}}, "'pretrain.backbones.mobilenet_v2.images': 0"),
+        (
+            {"backbones": {"mobilenet_v2": {"images": 8}}},
+            "'pretrain.backbones.mobilenet_v2.images': 8 (expected at least pretrain.batch_size = 16)",
+        ),
     ],
 )
 def test_bad_pretrain_params_name_the_key(tmp_path, change, message):
@@ -115,6 +123,13 @@ def test_bad_pretrain_params_name_the_key(tmp_path, change, message):
     result = run_stage(tmp_path, check=False)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert not (tmp_path / "data/pretrained").exists()  # nothing half-written
+
+
+def test_a_backbone_may_set_its_own_images_and_epochs():
+    settings = config.Pretrain(learning_rate=0.1, images=3000, epochs=12, batch_size=64)
+    own, default = backbone_settings({"mobilenet_v2": {"images": 6000, "epochs": 20}, "efficientnet_b0": {}}).values()
+    assert run_sizes(own, settings, "k") == {"images": 6000, "epochs": 20, "batch_size": 64}
+    assert run_sizes(default, settings, "k") == {"images": 3000, "epochs": 12, "batch_size": 64}
 
 
 def test_no_backbones_writes_an_empty_folder(tmp_path):

@@ -127,16 +127,19 @@ def make_images(count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 # Each backbone's settings under ``pretrain.backbones.<name>`` and what a key left out means
-# (``epochs: null``: ``pretrain.epochs``).
-class MobileNetV2Pretraining(config.Section):
-    alpha: WidthMultiplier = 0.35
+# (``images: null``, ``epochs: null``: ``pretrain.images``, ``pretrain.epochs``).
+class BackbonePretraining(config.Section):
     feature_layer: str | None = None  # the cut the architectures that load it use
+    images: PositiveInt | None = Field(None, description="null (pretrain.images) or an integer >= 1")
     epochs: PositiveInt | None = Field(None, description="null (pretrain.epochs) or an integer >= 1")
 
 
-class EfficientNetB0Pretraining(config.Section):
-    feature_layer: str | None = None
-    epochs: PositiveInt | None = Field(None, description="null (pretrain.epochs) or an integer >= 1")
+class MobileNetV2Pretraining(BackbonePretraining):
+    alpha: WidthMultiplier = 0.35
+
+
+class EfficientNetB0Pretraining(BackbonePretraining):
+    pass
 
 
 BACKBONES = {"mobilenet_v2": MobileNetV2Pretraining, "efficientnet_b0": EfficientNetB0Pretraining}
@@ -150,6 +153,15 @@ def backbone_settings(section) -> dict[str, dict]:
     if not isinstance(section, dict) or any(name not in BACKBONES for name in section):
         raise ParamError(key, section, "a mapping from " + " and/or ".join(BACKBONES) + " to their settings ({} for none)")
     return {name: config.check(BACKBONES[name], given or {}, f"{key}.{name}").model_dump() for name, given in section.items()}
+
+
+def run_sizes(backbone: dict, settings: config.Pretrain, key: str) -> dict:
+    """Images, epochs and batch size of one backbone's pretraining: its own, or ``pretrain``'s."""
+    images = settings.images if backbone["images"] is None else backbone["images"]
+    epochs = settings.epochs if backbone["epochs"] is None else backbone["epochs"]
+    if images < settings.batch_size:
+        raise ParamError(f"{key}.images", images, f"at least pretrain.batch_size = {settings.batch_size}")
+    return {"images": images, "epochs": epochs, "batch_size": settings.batch_size}
 
 
 def weights_path(root, backbone: str) -> Path:
