@@ -4,7 +4,7 @@ combines trained members' predictions, is not a model: see ``actionrec/evaluate/
 Every architecture module defines ``INPUT`` ("frames" | "clip" | "clip+flow"), ``Settings``
 (a :class:`ModelSettings`: its own keys under ``architectures.<name>`` in params.yaml, with their
 defaults and bounds), ``min_frames(settings)`` and ``build(num_classes, spec, settings) ->
-keras.Model``, and optionally ``training_heads`` (see below). Models take raw pixels in [0, 255]
+keras.Model``, and optionally ``training_heads`` and ``rate_scales`` (see below). Models take raw pixels in [0, 255]
 (normalisation is inside the model) and output float32 softmax probabilities.
 """
 
@@ -42,6 +42,7 @@ Rate = Annotated[float, Field(ge=0, lt=1, description="a number in [0, 1)")]  # 
 LossWeight = Annotated[float, Field(ge=0, description="a number >= 0")]
 Weights = Annotated[str | None, Field(description="imagenet, null or the path of a weights file")]  # see models/backbones.py
 WidthMultiplier = Annotated[float, Field(gt=0, description="a positive width multiplier")]
+RateMultiplier = Annotated[float, Field(gt=0, le=1, description="a number in (0, 1]")]  # of learning_rate
 
 
 class ModelSettings(config.Section):
@@ -108,6 +109,15 @@ def build(name: str, num_classes: int, spec: InputSpec, settings):
     if num_classes < 2:
         raise ParamError("data.classes", num_classes, "at least 2 classes")
     return get(name).build(num_classes, spec, model_settings(name, settings))
+
+
+def rate_scales(name: str, model, settings) -> list[tuple[list, float]]:
+    """Groups of the model's variables that learn at a fraction of ``learning_rate``, as
+    (variables, multiplier) pairs (``actionrec.train.recipe.ScaledRates``); none by default."""
+    module = get(name)
+    if hasattr(module, "rate_scales"):
+        return module.rate_scales(model, model_settings(name, settings))
+    return []
 
 
 def training_heads(name: str, model, settings) -> tuple[list, tuple[float, ...] | None]:

@@ -56,6 +56,14 @@ def trains_from_scratch(weights) -> bool:
     return weights is None
 
 
+def backbone_rate(model: keras.Model, multiplier: float) -> list[tuple[list, float]]:
+    """The trainable variables of ``model``'s keras.applications backbone at ``multiplier`` times
+    the rate (its new head keeps the whole rate): ``models.rate_scales``."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name.startswith(("mobilenetv2", "efficientnet"))]
+    variables = [v for backbone in nested for v in backbone.trainable_variables]
+    return [(variables, multiplier)] if variables and multiplier != 1 else []
+
+
 def mobilenet_v2(
     input_shape, alpha=0.35, weights="imagenet", key="architectures.mobilenet", pooling="avg", feature_layer=None
 ) -> keras.Model:

@@ -11,7 +11,7 @@ import keras
 from keras import layers
 
 from actionrec.config import Switch
-from models import BackboneSettings, InputSpec, Pooling, backbones
+from models import BackboneSettings, InputSpec, Pooling, RateMultiplier, backbones
 
 INPUT = "frames"
 
@@ -19,6 +19,11 @@ INPUT = "frames"
 class Settings(BackboneSettings):
     trainable: Switch = False  # fine-tune every layer but batch norm (false: only the head trains)
     pooling: Pooling = "avg"
+    backbone_rate: RateMultiplier = 1.0  # the backbone's fine-tuned layers learn at this fraction of learning_rate, the head at all of it
+
+
+def rate_scales(model: keras.Model, settings: Settings) -> list[tuple[list, float]]:
+    return backbones.backbone_rate(model, settings.backbone_rate)
 
 
 def min_frames(settings: Settings) -> int:

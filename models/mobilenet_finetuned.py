@@ -16,7 +16,7 @@ from keras import layers
 from pydantic import Field
 
 from actionrec.errors import ParamError
-from models import InputSpec, MobileNetV2Settings, Pooling, backbones
+from models import InputSpec, MobileNetV2Settings, Pooling, RateMultiplier, backbones
 
 INPUT = "frames"
 BLOCKS = 17  # expanded_conv (block 0) and block_1 .. block_16 in the whole backbone
@@ -25,6 +25,11 @@ BLOCKS = 17  # expanded_conv (block 0) and block_1 .. block_16 in the whole back
 class Settings(MobileNetV2Settings):
     unfreeze: int = Field(3, ge=0, le=BLOCKS, description=f"an integer in [0, {BLOCKS}]")  # top blocks that train
     pooling: Pooling = "avg"
+    backbone_rate: RateMultiplier = 1.0  # the backbone's unfrozen blocks learn at this fraction of learning_rate, the head at all of it
+
+
+def rate_scales(model: keras.Model, settings: Settings) -> list[tuple[list, float]]:
+    return backbones.backbone_rate(model, settings.backbone_rate)
 
 
 def min_frames(settings: Settings) -> int:

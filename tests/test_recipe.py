@@ -88,6 +88,53 @@ def test_weight_decay_spares_biases_and_batch_norm():
     assert decayed == {"kernel": True, "bias": False, "gamma": False, "beta": False}
 
 
+def one_step(recipe: Recipe, model: keras.Model, rate_scales=(), loss_scale: float | None = None) -> list[np.ndarray]:
+    """Each trainable variable's change after one optimizer step on fixed gradients (``loss_scale``:
+    through the LossScaleOptimizer that compile() wraps it in under mixed_float16)."""
+    optimizer = recipe.make_optimizer(1, 1, 10, rate_scales)
+    if loss_scale:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=loss_scale)
+    before = [np.array(v) for v in model.trainable_variables]
+    grads = [keras.ops.ones_like(v) * 0.5 * (loss_scale or 1) for v in model.trainable_variables]
+    optimizer.apply(grads, model.trainable_variables)
+    after = [np.array(v) for v in model.trainable_variables]
+    for variable, value in zip(model.trainable_variables, before):
+        variable.assign(value)
+    return [a - b for a, b in zip(after, before)]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_a_variable_group_learns_and_decays_at_its_fraction_of_the_rate(optimizer):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="backbone"), keras.layers.Dense(2, name="head")])
+    model.get_layer("backbone").kernel.assign(np.full((4, 3), 2.0, "float32"))  # weight decay has something to act on
+    recipe = Recipe(optimizer, 0.1, 0.05, 0, "constant", 0)
+    whole = one_step(recipe, model)
+    group = [(model.get_layer("backbone").trainable_variables, 0.1)]
+    for scaled in (one_step(recipe, model, group), one_step(recipe, model, group, loss_scale=1024.0)):
+        for name, got, full in zip(["backbone kernel", "backbone bias", "head kernel", "head bias"], scaled, whole):
+            factor = 0.1 if name.startswith("backbone") else 1.0
+            np.testing.assert_allclose(got, factor * full, rtol=1e-5, err_msg=name)  # update and decoupled decay alike
+            assert np.all(full != 0)
+    assert type(recipe.make_optimizer(1, 1, 10)) is (keras.optimizers.SGD if optimizer == "sgd" else keras.optimizers.AdamW)
+
+
+def test_fine_tuned_backbones_ask_for_their_rate():
+    spec = models.InputSpec(1, 32, 32)
+    for name in ("efficientnet", "mobilenet_finetuned"):
+        settings = {"weights": None, "backbone_rate": 0.1}
+        model = models.build(name, 3, spec, settings)
+        (variables, scale), *others = models.rate_scales(name, model, settings)
+        head = model.get_layer("probabilities").trainable_variables
+        assert scale == 0.1 and not others and variables
+        assert not {id(v) for v in head} & {id(v) for v in variables}
+        assert {id(v) for v in variables} | {id(v) for v in head} == {id(v) for v in model.trainable_variables}
+        assert models.rate_scales(name, model, {"weights": None}) == []  # 1.0 by default: one rate for all
+        with pytest.raises(ParamError, match=f"'architectures.{name}.backbone_rate': 0"):
+            models.build(name, 3, spec, {"weights": None, "backbone_rate": 0})
+    basic = models.build("basic_cnn", 3, spec, TINY)
+    assert models.rate_scales("basic_cnn", basic, TINY) == []
+
+
 def test_the_loss_is_cross_entropy_with_label_smoothing_and_weighted_heads():
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(5), size=(6, 3)).astype("float32")  # (batch, heads, classes)

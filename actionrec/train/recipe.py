@@ -12,6 +12,9 @@ Keys under ``architectures.<name>`` and ``pretrain`` (checked by :class:`actionr
 - ``warmup_epochs``: linear warmup from 0 to the peak rate (may be fractional).
 - ``schedule``: ``cosine`` (to 0 at the last epoch) or ``constant`` after the warmup.
 - ``label_smoothing``: in [0, 1).
+
+A model may ask for groups of its variables to learn at a fraction of the rate
+(``models.rate_scales``: a fine-tuned backbone below its new head, MMAction2's ``lr_mult``).
 """
 
 from __future__ import annotations
@@ -61,19 +64,65 @@ class Recipe:
             warmup_steps=warmup,
         )
 
-    def make_optimizer(self, processes: int, epochs: int, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    def make_optimizer(self, processes: int, epochs: int, steps_per_epoch: int, rate_scales=()) -> keras.optimizers.Optimizer:
+        """``rate_scales``: (variables, multiplier) pairs; the variables of none keep the whole rate."""
         rate = self.schedule_for(processes, epochs, steps_per_epoch)
         decay = self.weight_decay or None
+        scaled = {"rate_scales": rate_scales} if rate_scales else {}
         if self.optimizer == "sgd":
-            optimizer = keras.optimizers.SGD(rate, momentum=SGD_MOMENTUM, nesterov=True, weight_decay=decay)
+            optimizer = (ScaledSGD if scaled else keras.optimizers.SGD)(
+                rate, momentum=SGD_MOMENTUM, nesterov=True, weight_decay=decay, **scaled
+            )
         else:
-            optimizer = keras.optimizers.AdamW(rate, weight_decay=self.weight_decay)
+            optimizer = (ScaledAdamW if scaled else keras.optimizers.AdamW)(rate, weight_decay=self.weight_decay, **scaled)
         if self.weight_decay:
             optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
         return optimizer
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+class ScaledRates:
+    """Optimizer mixin: per-variable multipliers of the learning rate, and with it of the decoupled
+    weight decay (``w -= lr * wd * w``), as PyTorch's parameter groups and MMAction2's ``lr_mult``
+    scale both.
+
+    Hand-written because a Keras 3 optimizer has one rate for all its variables. The multiplier
+    is applied where Keras applies the rate (``update_step``, ``_apply_weight_decay``), each
+    variable found by the index Keras' own optimizers find their slots by (``_get_variable_index``).
+    """
+
+    def __init__(self, *args, rate_scales=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self._scale_by_id = {id(variable): float(scale) for variables, scale in rate_scales for variable in variables}
+
+    def build(self, variables):
+        super().build(variables)
+        self._scales = [self._scale_by_id.get(id(variable), 1.0) for variable in variables]
+
+    def _scaled(self, variable, rate):
+        scale = self._scales[self._get_variable_index(variable)]
+        return rate if scale == 1.0 else rate * scale
+
+    def update_step(self, gradient, variable, learning_rate):
+        return super().update_step(gradient, variable, self._scaled(variable, learning_rate))
+
+    def _apply_weight_decay(self, variables):
+        if self.weight_decay is None:
+            return
+        for variable in variables:
+            if self._use_weight_decay(variable):
+                rate = self._scaled(variable, ops.cast(self.learning_rate, variable.dtype))
+                variable.assign(variable - variable * ops.cast(self.weight_decay, variable.dtype) * rate)
+
+
+class ScaledSGD(ScaledRates, keras.optimizers.SGD):
+    pass
+
+
+class ScaledAdamW(ScaledRates, keras.optimizers.AdamW):
+    pass
 
 
 class ClassificationLoss(keras.losses.Loss):

@@ -118,7 +118,7 @@ def build_trainer(run: Run, world: distributed.World, steps: int):
     heads, head_weights = models.training_heads(run.arch, model, run.section)
     trainer = distributed.DistributedModel(inputs=model.inputs, outputs=heads[0] if len(heads) == 1 else keras.ops.stack(heads, axis=1))
     trainer.compile(
-        optimizer=run.recipe.make_optimizer(world.size, run.settings.epochs, steps),
+        optimizer=run.recipe.make_optimizer(world.size, run.settings.epochs, steps, models.rate_scales(run.arch, model, run.section)),
         loss=ClassificationLoss(run.recipe.label_smoothing, head_weights),
         metrics=[HeadAccuracy()],
         jit_compile=run.settings.xla,
