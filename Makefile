@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Stage commands in dvc.yaml (python, horovodrun) resolve to the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test lint format bench bench-input bench-train bench-seeds bench-all-seeds bench-fixed dag clean-venv
+.PHONY: setup repro test lint format bench bench-input bench-train bench-seeds bench-all-seeds bench-fixed bench-precise-bn dag clean-venv
 
 setup: $(SETUP_STAMP)
 
@@ -57,6 +57,10 @@ bench-all-seeds: $(SETUP_STAMP)
 # Sampling at training time vs fixed frames: conv3d, cnn_lstm, two_stream, vgg over seeds 1-3 (24 trainings, ~50 min).
 bench-fixed: $(SETUP_STAMP)
 	$(BIN)/python bench/seeds.py --compare-fixed $(BENCH_ARGS)
+
+# Precise batch-norm statistics on the trained from-scratch models: validation before/after (~3 min; needs `dvc repro`).
+bench-precise-bn: $(SETUP_STAMP)
+	$(BIN)/python bench/precise_bn.py $(BENCH_ARGS)
 
 dag: $(SETUP_STAMP)
 	$(BIN)/dvc dag

@@ -106,12 +106,12 @@ def main() -> None:
         moved = precise_statistics(model, train, args.batches)
         seconds = time.perf_counter() - started
         after = scores(run, model, val_source, run.store)
-        rows.append((arch, before, after, moved, seconds))
+        rows.append((arch, before, after, moved))
         print(f"{arch}: {len(batch_norms(model))} batch norm layers, {args.batches} batches in {seconds:.0f} s", flush=True)
 
     print(f"\nvalidation videos, trained statistics -> precise statistics ({args.batches} training batches)")
     print(f"{'architecture':<14} {'top-1':>15} {'motion':>15} {'appearance':>15} {'log-loss':>15} {'max var change':>15}")
-    for arch, before, after, moved, _ in rows:
+    for arch, before, after, moved in rows:
         cells = ["-" if before[k] is None else f"{before[k]:.3f} -> {after[k]:.3f}" for k in ("top1", "motion", "appearance", "log_loss")]
         print(f"{arch:<14} " + " ".join(f"{c:>15}" for c in cells) + f" {moved:>15.1%}")
 
