@@ -114,6 +114,7 @@ class SamplingSettings(Section):
     segments: PositiveInt | None = None
     clip_len: PositiveInt | None = None
     frame_interval: PositiveInt | None = None
+    consensus: Switch = False
     fixed: Switch = False
 
 
@@ -133,6 +134,7 @@ class Architecture(RecipeSettings):
 
     data: NonEmpty = "data/frames"  # the store its train and evaluate stages depend on (dvc.yaml)
     epochs: PositiveInt | None = Field(None, description="null (train.epochs) or an integer >= 1")
+    batch_size: PositiveInt | None = Field(None, description="null (train.batch_size) or an integer >= 1")
     input_size: int = Field(ge=16, description="an integer >= 16 (pixels)")
     sampling: SamplingSettings
     augment: AugmentSettings = AugmentSettings()

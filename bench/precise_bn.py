@@ -53,6 +53,8 @@ def precise_statistics(model: keras.Model, batches, count: int) -> float:
     for k, (x, _) in enumerate(batches.take(count)):
         for layer in layers:
             layer.momentum = k / (k + 1)  # k = 0: the batch's own statistics; then a running mean
+        if x.shape.rank == len(model.input.shape) + 1:  # a frame model's consensus example: a video's K frames
+            x = keras.ops.reshape(x, (-1, *x.shape[2:]))
         model(x, training=True)
     for layer, value in zip(layers, momentum):
         layer.momentum = value

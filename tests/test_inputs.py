@@ -61,6 +61,27 @@ def test_shapes_per_kind(store):
     two = Sampling("clip+flow", clip_len=4, frame_interval=2, flow_stack=6)
     x, y = next(iter(make_dataset(src, two, input_size=24, batch_size=3, training=True, seed=0)))
     assert x["rgb"].shape == (3, 4, 24, 24, 3) and x["flow"].shape == (3, 6, 24, 24, 2)
+    x, y = next(iter(make_dataset(src, Sampling("frames", segments=3, consensus=True), input_size=24, batch_size=2, training=True, seed=0)))
+    assert x.shape == (2, 3, 24, 24, 3) and y.shape == (2,)  # a video's K frames are one example
+
+
+def test_consensus_groups_the_same_frames_by_video(store):
+    """Under consensus an example is the K frames (one per segment, one crop) that the per-frame
+    stream gives one by one: the same draws, only batched by video."""
+    src = source(store)
+    per_frame, consensus = Sampling("frames", segments=3), Sampling("frames", segments=3, consensus=True)
+    kw = dict(input_size=24, training=True, seed=4, augment=Augment(scales=(1.0, 0.875)), steps_per_epoch=2)
+    frames = take(make_dataset(src, per_frame, batch_size=3, **kw), 2)
+    videos = take(make_dataset(src, consensus, batch_size=1, **kw), 2)
+    for (x_frames, y_frames), (x_video, y_video) in zip(frames, videos, strict=True):
+        np.testing.assert_array_equal(x_frames, x_video[0])
+        assert set(y_frames) == {y_video[0]}
+    # Validation: one example per video, in manifest order, its centre view's K frames.
+    val = list(make_dataset(src, consensus, input_size=24, batch_size=5, training=False, seed=0))
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in val]), [r["label"] for r in src.rows])
+    assert val[0][0].shape == (5, 3, 24, 24, 3)
+    val_frames = list(make_dataset(src, per_frame, input_size=24, batch_size=3, training=False, seed=0))
+    np.testing.assert_array_equal(val[0][0][1], val_frames[1][0])  # the second video's
 
 
 # --- temporal sampling --------------------------------------------------------------------------
@@ -267,15 +288,16 @@ def test_every_epoch_is_a_full_permutation_and_resume_continues_exactly(store):
         np.testing.assert_array_equal(xa, xb)
 
 
-@pytest.mark.parametrize("kind", ["frames", "clip"])
+@pytest.mark.parametrize("kind", ["frames", "frames+consensus", "clip"])
 def test_epochs_stay_aligned_with_steps_when_the_batch_does_not_divide_them(store, kind):
     """Keras runs steps_per_epoch batches per epoch: the stream must start every epoch afresh, or a
     run resumed at epoch 1 reads other examples than the uninterrupted run's second epoch."""
     src = source(store)
-    sampling = Sampling("frames", segments=3) if kind == "frames" else clip()
-    per_epoch = len(src.rows) * (3 if kind == "frames" else 1)
+    segments = Sampling("frames", segments=3, consensus=kind == "frames+consensus")
+    sampling = clip() if kind == "clip" else segments
+    per_epoch = len(src.rows) * sampling.training_examples_per_video()
     batch = 5
-    assert per_epoch % batch  # 72 frames or 24 clips: a remainder every epoch
+    assert per_epoch % batch  # 72 frames or 24 clips (or videos of 3 frames): a remainder every epoch
     steps = per_epoch // batch
     kw = dict(input_size=24, batch_size=batch, training=True, seed=1, augment=Augment(scales=(1.0, 0.875)))
     full = take(make_dataset(src, sampling, **kw), 2 * steps)
@@ -365,6 +387,8 @@ def test_input_size_is_bounded_and_names_both_keys():
         ({"clip_len": 8}, "clip", "s.frame_interval"),
         ({"clip_len": 8, "frame_interval": 1, "segments": 3}, "clip", "s.segments"),
         ({"clip_len": 8, "frame_interval": 1, "fixed": "yes"}, "clip", "s.fixed"),
+        ({"clip_len": 8, "frame_interval": 1, "consensus": True}, "clip", "s.consensus"),
+        ({"segments": 3, "consensus": "avg"}, "frames", "s.consensus"),
         (None, "clip", "s"),
     ],
 )
@@ -413,7 +437,10 @@ def test_each_input_kind_knows_its_examples_and_its_model_input():
     frames, clip, two_stream = (Sampling(name, segments=3, clip_len=4, flow_stack=5 if name == "clip+flow" else 0) for name in kinds.KINDS)
     assert (frames.kind, clip.kind, two_stream.kind) == (kinds.FRAMES, kinds.CLIP, kinds.CLIP_FLOW)  # names become the objects
     assert Sampling(kinds.CLIP, segments=3, clip_len=4) == clip
-    assert [s.examples_per_video() for s in (frames, clip, two_stream)] == [3, 1, 1]  # per training epoch: K frames or one clip
+    assert [s.examples_per_video() for s in (frames, clip, two_stream)] == [3, 1, 1]  # one view: K frames or one clip
+    consensus = Sampling("frames", segments=3, consensus=True)
+    assert [s.training_examples_per_video() for s in (frames, consensus, clip, two_stream)] == [3, 1, 1, 1]  # per training epoch
+    assert consensus.examples_per_video(clips=2) == 6 and consensus.as_dict() == frames.as_dict()  # its saved model is per frame
     assert [s.examples_per_video(clips=2, crops=3) for s in (frames, clip, two_stream)] == [18, 6, 6]  # test views
     assert [s.kind.frames_per_example(s.clip_len) for s in (frames, clip, two_stream)] == [1, 4, 4]
     assert frames.kind.model_input("rgb", None) == "rgb" and two_stream.kind.model_input("rgb", "flow") == {"rgb": "rgb", "flow": "flow"}

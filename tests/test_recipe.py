@@ -178,6 +178,23 @@ def test_two_stream_trains_each_stream_through_its_own_head():
         models.build("two_stream", 3, SPEC, {**TINY, "fused_loss": -1})
 
 
+def test_segmental_consensus_trains_the_frame_model_on_the_mean_of_its_frame_scores():
+    from actionrec.train.training import segmental_consensus
+
+    keras.utils.set_random_seed(0)
+    basic = models.build("basic_cnn", 3, models.InputSpec(1, 16, 16), TINY)
+    inputs, heads, weights = segmental_consensus(basic, segments=4)
+    trainer = keras.Model(inputs, heads[0])
+    videos = np.random.default_rng(2).uniform(0, 255, (2, 4, 16, 16, 3)).astype("float32")
+    frames = np.asarray(basic.predict_on_batch(videos.reshape(8, 16, 16, 3))).reshape(2, 4, 3)
+    np.testing.assert_allclose(trainer.predict_on_batch(videos), frames.mean(axis=1), rtol=1e-5, atol=1e-7)  # the evaluator's video score
+    assert weights is None and [v.path for v in trainer.weights] == [v.path for v in basic.weights]  # shared: the frame model is saved
+    trainer.compile(optimizer="sgd", loss=ClassificationLoss())
+    before = [w.copy() for w in basic.get_weights()]
+    trainer.train_on_batch(videos, np.array([0, 2]))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, basic.get_weights()))
+
+
 def test_the_fusion_weight_mixes_the_streams_and_is_saved(tmp_path):
     from models import two_stream
 

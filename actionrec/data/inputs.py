@@ -105,23 +105,26 @@ def make_dataset(
     steps_per_epoch: int | None = None,
     parallel: int | None = None,
 ) -> tf.data.Dataset:
-    """Batches of model examples: frames for frame models (K per video), clips for clip models.
+    """Batches of training examples: frames for frame models (K per video), or each video's K
+    frames together under ``consensus``; clips for clip models.
 
     Training streams are infinite and redraw frames and crops for every element. Every epoch is
     exactly ``steps_per_epoch`` batches of its own videos (default: as many whole batches as the
     epoch's examples fill), so Keras epoch e is data epoch e whether or not the batch divides
     the examples, and a run resumed at ``first_epoch`` repeats the uninterrupted one. Evaluation
-    streams (validation) are one pass in manifest order over each video's single centre view.
+    streams (validation) are one pass in manifest order over each video's single centre view,
+    as training examples are (its K frames one by one, or together under consensus).
     """
     parallel = parallel or AUTOTUNE
     if not training:
         ds = video_dataset(source, sampling, input_size=input_size, clips=1, crops=1, parallel=parallel)
-        ds = ds.map(lambda x, y: (x, tf.repeat(y, tf.shape(tf.nest.flatten(x)[0])[0]))).unbatch()
+        if sampling.frame_examples:
+            ds = ds.map(lambda x, y: (x, tf.repeat(y, tf.shape(tf.nest.flatten(x)[0])[0]))).unbatch()
         return ds.batch(batch_size).prefetch(AUTOTUNE)
     cols = _Columns(source, sampling, input_size)
     aug = augment or Augment(flip=False)
     n = len(source.rows)
-    per_video = sampling.examples_per_video()
+    per_video = sampling.training_examples_per_video()
     steps = n * per_video // batch_size if steps_per_epoch is None else steps_per_epoch
     per_epoch = steps * batch_size
     if not 0 < per_epoch <= n * per_video:
@@ -131,7 +134,7 @@ def make_dataset(
         element_seed = tf.stack([tf.cast(seed, tf.int64), position])
         rgb, flow = train_example(*cols.read(index), sampling, aug, input_size, element_seed)
         label = cols.labels[index]
-        if sampling.kind.per_frame:
+        if sampling.frame_examples:
             # Each frame's place in its epoch, so that the last video's surplus frames can be dropped.
             slots = (position % n) * per_video + tf.range(per_video, dtype=tf.int64)
             return rgb, tf.repeat(label, per_video), slots
@@ -145,7 +148,7 @@ def make_dataset(
 
     ds = epoch_order(n, seed, first_epoch, videos=-(-per_epoch // per_video))
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
-    if sampling.kind.per_frame:
+    if sampling.frame_examples:
         ds = ds.unbatch().filter(in_epoch).map(example)
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 

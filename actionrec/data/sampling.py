@@ -2,7 +2,9 @@
 
 Training (redrawn every epoch, stateless from a seed, as MMAction2's ``SampleFrames``):
 
-- frame models (TSN): ``segments: K``, one random frame inside each of K equal segments;
+- frame models (TSN): ``segments: K``, one random frame inside each of K equal segments; each
+  frame is an example, or with ``consensus: true`` the K frames together are one (the loss is
+  on the mean of their scores, TSN's segmental consensus: see ``actionrec/train/training.py``);
 - clip models (C3D and the LSTMs): ``clip_len: L`` frames ``frame_interval: s`` native frames
   apart from a random start; a video shorter than the span ``(L - 1) * s + 1`` loops;
 - two-stream: its RGB clip as a clip model and ``flow.stack`` consecutive flow fields centred
@@ -42,6 +44,7 @@ class Sampling:
     clip_len: int = 1  # clip models
     frame_interval: int = 1
     flow_stack: int = 0  # two-stream: flow fields per example (flow.stack)
+    consensus: bool = False  # frame models: a training example is the video's K frames, not one frame
     fixed: bool = False  # ablation: train on the same frames every epoch (the centre view), as a store of fixed frames would
 
     def __post_init__(self):
@@ -60,8 +63,12 @@ class Sampling:
                 raise ParamError(f"{key}.{name}", value, f"one of {', '.join(allowed)} (or fixed) for a {kind.name} model")
         if kind.flow and flow_stack < 1:
             raise ParamError("flow.stack", flow_stack, "an integer >= 1")
+        if settings.consensus and not kind.per_frame:
+            raise ParamError(
+                f"{key}.consensus", True, f"false for a {kind.name} model (the segmental consensus is over a frame model's segments)"
+            )
         chosen = {name: given[name] for name in allowed}
-        return cls(kind, flow_stack=flow_stack if kind.flow else 0, fixed=settings.fixed, **chosen)
+        return cls(kind, flow_stack=flow_stack if kind.flow else 0, consensus=settings.consensus, fixed=settings.fixed, **chosen)
 
     @property
     def length(self) -> int:
@@ -73,9 +80,18 @@ class Sampling:
         """Native frames one example covers (a clip's first to last frame)."""
         return self.segments if self.kind.per_frame else (self.clip_len - 1) * self.frame_interval + 1
 
+    @property
+    def frame_examples(self) -> bool:
+        """Whether a training example is a single frame (a frame model without consensus)."""
+        return self.kind.per_frame and not self.consensus
+
     def examples_per_video(self, clips: int = 1, crops: int = 1) -> int:
-        """Examples one video gives: per training epoch (1 x 1), or over its clips x crops test views."""
+        """Examples the saved model is handed for one video's clips x crops test views (frames for a frame model)."""
         return self.kind.examples_per_video(self.segments, clips, crops)
+
+    def training_examples_per_video(self) -> int:
+        """Training examples one video gives per epoch: K frames, or one (a clip, or K frames under consensus)."""
+        return self.segments if self.frame_examples else 1
 
     def short(self, num_frames: int) -> bool:
         """Whether a video of ``num_frames`` is looped (clip, flow stack) or repeats frames (segments)."""

@@ -39,6 +39,7 @@ class TrainPaths:
 class Settings:
     epochs: int
     batch_size: int
+    batch_key: str  # the key batch_size came from (architectures.<name>.batch_size or train.batch_size)
     patience: int
     val_groups: int
     seed: int
@@ -74,9 +75,11 @@ def architecture(params: config.Params, arch: str):
 def read_settings(params: config.Params, arch: str) -> Settings:
     gpu = bool(tf.config.list_physical_devices("GPU"))
     train = params.train
+    own_batch = architecture(params, arch).batch_size
     return Settings(
         epochs=architecture(params, arch).epochs or train.epochs,
-        batch_size=train.batch_size,
+        batch_size=own_batch or train.batch_size,
+        batch_key=f"architectures.{arch}.batch_size" if own_batch else "train.batch_size",
         patience=train.patience,
         val_groups=train.val_groups,
         seed=params.seed,

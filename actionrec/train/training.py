@@ -52,7 +52,7 @@ def validate_videos(
     A late-fusion two-stream model first gets its flow weight: the one of 0, 0.1, ..., 1 with the
     best validation accuracy (ties: the nearest to an equal weighting).
     """
-    batch_videos = max(1, batch_size // sampling.examples_per_video())
+    batch_videos = max(1, batch_size // sampling.training_examples_per_video())
     labels = np.array([r["label"] for r in source.rows])
     result = {}
     streams = module.stream_outputs(model) if hasattr(module, "stream_outputs") else None
@@ -93,11 +93,12 @@ class Videos:
 
 def split_videos(run: Run, world: distributed.World) -> Videos:
     train_rows, val_rows = split_train_val(read_manifest(run.paths.frames), run.settings.val_groups, run.settings.seed)
-    # A frame model's training example is a frame: K of them per video and epoch (one per segment).
-    per_video = run.sampling.examples_per_video()
+    # A frame model's training example is a frame: K of them per video and epoch (one per segment),
+    # unless the segmental consensus makes the K frames one example.
+    per_video = run.sampling.training_examples_per_video()
     per_rank = len(train_rows) // world.size * per_video
     if run.settings.batch_size > per_rank:
-        raise ParamError("train.batch_size", run.settings.batch_size, f"at most {per_rank} (training examples per process)")
+        raise ParamError(run.settings.batch_key, run.settings.batch_size, f"at most {per_rank} (training examples per process)")
     return Videos(
         train_rows,
         val_rows,
@@ -109,14 +110,35 @@ def split_videos(run: Run, world: distributed.World) -> Videos:
     )
 
 
+def segmental_consensus(model, segments: int) -> tuple[list, list, None]:
+    """A frame model trained through TSN's segmental consensus: (inputs, heads, head weights) of
+    a trainer whose example is a video's K frames and whose output is the mean of the frame
+    model's class probabilities over them.
+
+    That mean is the video score the evaluator computes, so the loss is on what is tested: a
+    frame that shows the class can carry the video while frames that show nothing need not be
+    pushed to it (TSN averages pre-softmax scores; these models end in a softmax, and averaging
+    it matches evaluation). The frame model is a layer of the trainer, shares its weights and is
+    what gets saved.
+    """
+    frame = tuple(model.input.shape[1:])
+    video = keras.Input((segments, *frame), name="segments")
+    scores = model(keras.ops.reshape(video, (-1, *frame)))
+    return [video], [keras.ops.mean(keras.ops.reshape(scores, (-1, segments, scores.shape[-1])), axis=1)], None
+
+
 def build_trainer(run: Run, world: distributed.World, steps: int):
     """(the model, the compiled horovod trainer around its training heads, the trainer's optimizer)."""
     keras.utils.set_random_seed(run.settings.seed)
     make_reproducible(world)
     keras.mixed_precision.set_global_policy(run.settings.precision)
     model = models.build(run.arch, len(run.store["classes"]), run.spec, run.section)
-    heads, head_weights = models.training_heads(run.arch, model, run.section)
-    trainer = distributed.DistributedModel(inputs=model.inputs, outputs=heads[0] if len(heads) == 1 else keras.ops.stack(heads, axis=1))
+    if run.sampling.consensus:
+        inputs, heads, head_weights = segmental_consensus(model, run.sampling.segments)
+    else:
+        inputs = model.inputs
+        heads, head_weights = models.training_heads(run.arch, model, run.section)
+    trainer = distributed.DistributedModel(inputs=inputs, outputs=heads[0] if len(heads) == 1 else keras.ops.stack(heads, axis=1))
     trainer.compile(
         optimizer=run.recipe.make_optimizer(world.size, run.settings.epochs, steps, models.rate_scales(run.arch, model, run.section)),
         loss=ClassificationLoss(run.recipe.label_smoothing, head_weights),
