@@ -318,7 +318,10 @@ def test_validation_stream_is_each_videos_centre_view_in_order(store):
     labels = np.concatenate([b[1].numpy() for b in batches])
     np.testing.assert_array_equal(labels, np.repeat([r["label"] for r in rows], 3))
     clips = list(make_dataset(source(store, rows), clip(clip_len=4), input_size=24, batch_size=5, training=False, seed=0))
-    assert sum(len(b[1]) for b in clips) == len(rows)
+    assert sum(len(b[1]) for b in clips) == len(rows) and clips[0][0].shape == (5, 4, 24, 24, 3)
+    two = Sampling("clip+flow", clip_len=4, frame_interval=2, flow_stack=3)
+    streams = next(iter(make_dataset(source(store, rows), two, input_size=24, batch_size=5, training=False, seed=0)))[0]
+    assert streams["rgb"].shape == (5, 4, 24, 24, 3) and streams["flow"].shape == (5, 3, 24, 24, 2)
 
 
 # --- bad input ----------------------------------------------------------------------------------

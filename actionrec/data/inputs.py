@@ -118,7 +118,7 @@ def make_dataset(
     parallel = parallel or AUTOTUNE
     if not training:
         ds = video_dataset(source, sampling, input_size=input_size, clips=1, crops=1, parallel=parallel)
-        if sampling.frame_examples:
+        if not sampling.consensus:  # the view's examples one by one (under consensus its K frames are one)
             ds = ds.map(lambda x, y: (x, tf.repeat(y, tf.shape(tf.nest.flatten(x)[0])[0]))).unbatch()
         return ds.batch(batch_size).prefetch(AUTOTUNE)
     cols = _Columns(source, sampling, input_size)
