@@ -29,6 +29,13 @@ from actionrec.errors import DataError, ParamError
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def _as_written(fn):
+    """``fn`` for a tf.data transformation, traced as written. tf.data would first rewrite it with
+    AutoGraph, which takes 2-3 s per process here (every train and evaluate stage pays it) and
+    changes nothing: these functions branch on Python values only (tensor branches are tf.cond)."""
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
 @dataclass
 class Source:
     """What one pipeline reads: manifest rows (paths, labels, frame counts, sizes) and the store roots."""
@@ -55,7 +62,7 @@ def epoch_order(n: int, seed: int, first_epoch: int = 0, videos: int | None = No
         order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), e]))
         return tf.data.Dataset.from_tensor_slices((e * n + tf.range(videos, dtype=tf.int64), order[:videos]))
 
-    return tf.data.Dataset.range(first_epoch, 2**31).flat_map(epoch)
+    return tf.data.Dataset.range(first_epoch, 2**31).flat_map(_as_written(epoch))
 
 
 class _Columns:
@@ -89,7 +96,7 @@ def video_dataset(source: Source, sampling: Sampling, *, input_size: int, clips:
         views = video_views(*cols.read(index), sampling, input_size, clips, crops)
         return sampling.kind.model_input(views["rgb"], views.get("flow")), cols.labels[index]
 
-    return tf.data.Dataset.range(len(source.rows)).map(load, num_parallel_calls=parallel or AUTOTUNE, deterministic=True)
+    return tf.data.Dataset.range(len(source.rows)).map(_as_written(load), num_parallel_calls=parallel or AUTOTUNE, deterministic=True)
 
 
 def make_dataset(
@@ -119,7 +126,7 @@ def make_dataset(
     if not training:
         ds = video_dataset(source, sampling, input_size=input_size, clips=1, crops=1, parallel=parallel)
         if not sampling.consensus:  # the view's examples one by one (under consensus its K frames are one)
-            ds = ds.map(lambda x, y: (x, tf.repeat(y, tf.shape(tf.nest.flatten(x)[0])[0]))).unbatch()
+            ds = ds.map(_as_written(lambda x, y: (x, tf.repeat(y, tf.shape(tf.nest.flatten(x)[0])[0])))).unbatch()
         return ds.batch(batch_size).prefetch(AUTOTUNE)
     cols = _Columns(source, sampling, input_size)
     aug = augment or Augment(flip=False)
@@ -147,9 +154,9 @@ def make_dataset(
         return x, y
 
     ds = epoch_order(n, seed, first_epoch, videos=-(-per_epoch // per_video))
-    ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
+    ds = ds.map(_as_written(load), num_parallel_calls=parallel, deterministic=True)
     if sampling.frame_examples:
-        ds = ds.unbatch().filter(in_epoch).map(example)
+        ds = ds.unbatch().filter(_as_written(in_epoch)).map(_as_written(example))
     return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
 
 

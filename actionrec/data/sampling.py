@@ -161,8 +161,9 @@ def train_crop(height, width, scales: tuple[float, ...], seed) -> tf.Tensor:
     seeds = tf.random.experimental.stateless_split(seed, 3)
     base = tf.cast(tf.minimum(height, width), tf.float32)
     sizes = tf.maximum(tf.cast(base * tf.constant(scales, tf.float32), tf.int32), 1)
-    pairs = tf.constant([(i, j) for i in range(len(scales)) for j in range(len(scales)) if abs(i - j) <= 1], tf.int32)
-    pick = tf.random.stateless_uniform([], seeds[0], 0, len(pairs), dtype=tf.int32)
+    choices = [(i, j) for i in range(len(scales)) for j in range(len(scales)) if abs(i - j) <= 1]
+    pairs = tf.constant(choices, tf.int32)
+    pick = tf.random.stateless_uniform([], seeds[0], 0, len(choices), dtype=tf.int32)
     crop_h, crop_w = sizes[pairs[pick][0]], sizes[pairs[pick][1]]
     top = tf.random.stateless_uniform([], seeds[1], 0, height - crop_h + 1, dtype=tf.int32)
     left = tf.random.stateless_uniform([], seeds[2], 0, width - crop_w + 1, dtype=tf.int32)
