@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Stage commands in dvc.yaml (python, horovodrun) resolve to the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test lint format bench bench-input bench-train bench-seeds bench-all-seeds bench-fixed bench-precise-bn dag clean-venv
+.PHONY: setup repro test lint format bench bench-input bench-train bench-seeds bench-all-seeds bench-fixed bench-precise-bn bench-repro-time dag clean-venv
 
 setup: $(SETUP_STAMP)
 
@@ -61,6 +61,10 @@ bench-fixed: $(SETUP_STAMP)
 # Precise batch-norm statistics on the trained from-scratch models: validation before/after (~3 min; needs `dvc repro`).
 bench-precise-bn: $(SETUP_STAMP)
 	$(BIN)/python bench/precise_bn.py $(BENCH_ARGS)
+
+# A fresh clone's whole `dvc repro`: seconds per stage, and whether it repeats the committed metrics (~20-25 min).
+bench-repro-time: $(SETUP_STAMP)
+	$(BIN)/python bench/repro_time.py $(BENCH_ARGS)
 
 dag: $(SETUP_STAMP)
 	$(BIN)/dvc dag
