@@ -17,7 +17,7 @@ from actionrec.data import kinds
 from actionrec.data.examples import Augment, flip_flow
 from actionrec.data.flow import build_flow_store
 from actionrec.data.framestore import encode_jpeg, extract, pack, read_manifest
-from actionrec.data.inputs import Source, check_input_size, epoch_order, make_dataset, video_dataset
+from actionrec.data.inputs import Source, check_input_size, epoch_order, make_dataset, video_dataset, without_autotune_thread
 from actionrec.data.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
 from actionrec.errors import DataError, ParamError, PipelineError
 from actionrec.io import write_bytes
@@ -322,6 +322,21 @@ def test_validation_stream_is_each_videos_centre_view_in_order(store):
     two = Sampling("clip+flow", clip_len=4, frame_interval=2, flow_stack=3)
     streams = next(iter(make_dataset(source(store, rows), two, input_size=24, batch_size=5, training=False, seed=0)))[0]
     assert streams["rgb"].shape == (5, 4, 24, 24, 3) and streams["flow"].shape == (5, 3, 24, 24, 2)
+
+
+def test_every_stream_runs_without_the_autotune_thread(store):
+    """Keras drops an iterator at every validation pass and at the end of fit; with tf.data's
+    autotuning thread on, each drop waits out that thread's sleep (up to tens of seconds)."""
+    src = source(store)
+    two = Sampling("clip+flow", clip_len=4, frame_interval=2, flow_stack=3)
+    for sampling in (Sampling("frames", segments=3), Sampling("frames", segments=3, consensus=True), clip(), two):
+        for training in (True, False):
+            ds = make_dataset(src, sampling, input_size=24, batch_size=4, training=training, seed=0)
+            assert ds.options().autotune.enabled is False, (sampling, training)
+        views = video_dataset(src, sampling, input_size=24, clips=2, crops=3).batch(4).prefetch(1)  # as inference batches them
+        assert views.options().autotune.enabled is False
+    assert without_autotune_thread(tf.data.Dataset.range(3)).options().autotune.enabled is False
+    assert tf.data.Dataset.range(3).options().autotune.enabled is not False  # tf.data's default: on
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from conftest import REPO
 from actionrec import config
 from actionrec.data import synthetic
 from actionrec.errors import ParamError
-from actionrec.train.pretraining import SHAPES, backbone_settings, make_images, run_sizes
+from actionrec.train.pretraining import SHAPES, backbone_settings, make_images, run_sizes, shape_batches
 
 
 def test_images_are_deterministic_balanced_and_varied():
@@ -28,6 +28,16 @@ def test_images_are_deterministic_balanced_and_varied():
     assert np.bincount(labels, minlength=len(SHAPES)).tolist() == [4] * len(SHAPES)
     assert not np.array_equal(make_images(48, 32, seed=4)[0], images)
     assert len({img.mean().round(1) for img in images}) > 40  # backgrounds and colours differ image to image
+
+
+def test_batches_are_whole_reshuffled_every_epoch_and_run_without_the_autotune_thread():
+    images, labels = make_images(50, 16, seed=3)
+    ds = shape_batches(images, labels, 8, seed=5)
+    epochs = [[y.numpy().tolist() for _, y in ds] for _ in range(2)]
+    assert [len(e) for e in epochs] == [6, 6] and all(len(b) == 8 for b in epochs[0])  # 50 // 8, the rest dropped
+    assert epochs[0] != epochs[1]
+    assert [[y.numpy().tolist() for _, y in shape_batches(images, labels, 8, seed=5)]] == epochs[:1]
+    assert ds.options().autotune.enabled is False  # inputs.without_autotune_thread: no stall when Keras drops an iterator
 
 
 def test_the_task_shares_no_class_with_the_videos():

@@ -182,13 +182,22 @@ def build_backbone(backbone: str, size: int, settings: dict, key: str):
     return backbones.efficientnet_b0(shape, None, key=key, pooling="max", feature_layer=settings["feature_layer"]), None
 
 
+def shape_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+    """The training images in whole batches, reshuffled every epoch (``seed`` fixes the orders)."""
+    import tensorflow as tf
+
+    from actionrec.data.inputs import without_autotune_thread
+
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return without_autotune_thread(batches.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+
+
 def pretrain(
     backbone: str, settings: dict, *, key: str, size: int, images: int, epochs: int, batch_size: int, recipe, seed: int, out
 ) -> dict:
     """Train ``backbone`` (+ a softmax) on the synthetic shape task and write the backbone's weights
     to ``weights_path(out, backbone)``. Returns its held-out accuracy and cost."""
     import keras
-    import tensorflow as tf
 
     from actionrec.train.recipe import ClassificationLoss, HeadAccuracy
 
@@ -203,10 +212,8 @@ def pretrain(
     model.compile(
         optimizer=recipe.make_optimizer(1, epochs, steps), loss=ClassificationLoss(recipe.label_smoothing), metrics=[HeadAccuracy()]
     )
-    train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(images, seed=seed, reshuffle_each_iteration=True)
-    train = train.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     started = time.perf_counter()
-    history = model.fit(train, epochs=epochs, verbose=0)
+    history = model.fit(shape_batches(x, y, batch_size, seed), epochs=epochs, verbose=0)
     seconds = time.perf_counter() - started
     _, val_accuracy = model.evaluate(x_val, y_val, batch_size=batch_size, verbose=0)
     path = weights_path(out, backbone)
