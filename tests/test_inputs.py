@@ -17,8 +17,9 @@ from actionrec.data import kinds
 from actionrec.data.examples import Augment, flip_flow
 from actionrec.data.flow import build_flow_store
 from actionrec.data.framestore import encode_jpeg, extract, pack, read_manifest
-from actionrec.data.inputs import Source, check_input_size, epoch_order, make_dataset, video_dataset, without_autotune_thread
+from actionrec.data.inputs import Source, check_input_size, epoch_order, make_dataset, video_dataset
 from actionrec.data.sampling import Sampling, flow_indices, train_crop, train_indices, view_crops, view_indices
+from actionrec.data.tfdata import without_autotune_thread
 from actionrec.errors import DataError, ParamError, PipelineError
 from actionrec.io import write_bytes
 

@@ -32,12 +32,15 @@ def test_images_are_deterministic_balanced_and_varied():
 
 def test_batches_are_whole_reshuffled_every_epoch_and_run_without_the_autotune_thread():
     images, labels = make_images(50, 16, seed=3)
-    ds = shape_batches(images, labels, 8, seed=5)
+    ds = shape_batches(images, labels, 8, shuffle_seed=5)
     epochs = [[y.numpy().tolist() for _, y in ds] for _ in range(2)]
     assert [len(e) for e in epochs] == [6, 6] and all(len(b) == 8 for b in epochs[0])  # 50 // 8, the rest dropped
     assert epochs[0] != epochs[1]
-    assert [[y.numpy().tolist() for _, y in shape_batches(images, labels, 8, seed=5)]] == epochs[:1]
-    assert ds.options().autotune.enabled is False  # inputs.without_autotune_thread: no stall when Keras drops an iterator
+    assert [[y.numpy().tolist() for _, y in shape_batches(images, labels, 8, shuffle_seed=5)]] == epochs[:1]
+    scored = shape_batches(images, labels, 8)  # the held-out images: each once, in order
+    assert np.concatenate([y.numpy() for _, y in scored]).tolist() == labels.tolist()
+    # tfdata.without_autotune_thread: no stall when Keras drops an iterator
+    assert ds.options().autotune.enabled is False and scored.options().autotune.enabled is False
 
 
 def test_the_task_shares_no_class_with_the_videos():

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from actionrec.data.examples import Augment, checked_pack, train_example, video_views
 from actionrec.data.sampling import Sampling
+from actionrec.data.tfdata import without_autotune_thread
 from actionrec.errors import DataError, ParamError
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -34,22 +35,6 @@ def _as_written(fn):
     AutoGraph, which takes 2-3 s per process here (every train and evaluate stage pays it) and
     changes nothing: these functions branch on Python values only (tensor branches are tf.cond)."""
     return tf.autograph.experimental.do_not_convert(fn)
-
-
-def without_autotune_thread(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """``ds`` with tf.data's autotuning model thread turned off.
-
-    Destroying an iterator of an autotuned pipeline waits until that thread wakes from its
-    current sleep, which grows as the iterator ages (gdb: ``RootDataset::Iterator::~Iterator``
-    waiting on ``Model::OptimizeLoop``). Keras drops an iterator after every pass over a finite
-    dataset (each validation, each pretraining epoch) and at the end of ``fit``: each drop cost
-    from a fraction of a second to 20 s here, with the process idle. Without the thread,
-    ``AUTOTUNE`` parallelism is one call per core and the prefetch buffer still grows on demand;
-    the stream is the same (every draw is stateless).
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.with_options(options)
 
 
 @dataclass

@@ -182,13 +182,17 @@ def build_backbone(backbone: str, size: int, settings: dict, key: str):
     return backbones.efficientnet_b0(shape, None, key=key, pooling="max", feature_layer=settings["feature_layer"]), None
 
 
-def shape_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
-    """The training images in whole batches, reshuffled every epoch (``seed`` fixes the orders)."""
+def shape_batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None):
+    """The images in batches: with ``shuffle_seed`` (training) whole batches reshuffled every
+    epoch, the orders fixed by the seed; without, every image once in order (scoring)."""
     import tensorflow as tf
 
-    from actionrec.data.inputs import without_autotune_thread
+    from actionrec.data.tfdata import without_autotune_thread
 
-    batches = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    batches = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is None:
+        return without_autotune_thread(batches.batch(batch_size))
+    batches = batches.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
     return without_autotune_thread(batches.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
 
 
@@ -213,9 +217,9 @@ def pretrain(
         optimizer=recipe.make_optimizer(1, epochs, steps), loss=ClassificationLoss(recipe.label_smoothing), metrics=[HeadAccuracy()]
     )
     started = time.perf_counter()
-    history = model.fit(shape_batches(x, y, batch_size, seed), epochs=epochs, verbose=0)
+    history = model.fit(shape_batches(x, y, batch_size, shuffle_seed=seed), epochs=epochs, verbose=0)
     seconds = time.perf_counter() - started
-    _, val_accuracy = model.evaluate(x_val, y_val, batch_size=batch_size, verbose=0)
+    _, val_accuracy = model.evaluate(shape_batches(x_val, y_val, batch_size), verbose=0)
     path = weights_path(out, backbone)
     net.save_weights(path)
     return {
