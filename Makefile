@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Stage commands in dvc.yaml (python, horovodrun) resolve to the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test lint format bench bench-input bench-train bench-seeds bench-all-seeds bench-fixed bench-precise-bn bench-repro-time dag clean-venv
+.PHONY: setup repro test lint format bench bench-input bench-train bench-seeds bench-all-seeds bench-fixed bench-precise-bn bench-repro-time bench-stall dag clean-venv
 
 setup: $(SETUP_STAMP)
 
@@ -65,6 +65,10 @@ bench-precise-bn: $(SETUP_STAMP)
 # A fresh clone's whole `dvc repro`: seconds per stage, and whether it repeats the committed metrics (~20-25 min).
 bench-repro-time: $(SETUP_STAMP)
 	$(BIN)/python bench/repro_time.py $(BENCH_ARGS)
+
+# The idle time tf.data's autotuning thread costs Keras when it drops an iterator, on and off (~3 min).
+bench-stall: $(SETUP_STAMP)
+	$(BIN)/python bench/tfdata_stall.py $(BENCH_ARGS)
 
 dag: $(SETUP_STAMP)
 	$(BIN)/dvc dag
