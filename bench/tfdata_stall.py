@@ -6,10 +6,11 @@ Keras builds a new iterator for every pass over a finite dataset (each epoch of 
 validation pass) and drops the old one; with autotuning on, dropping it waits for the autotuning
 thread to wake (``actionrec.data.tfdata.without_autotune_thread``). Each setting, "autotune on"
 (tf.data's default) and "thread off" (``without_autotune_thread``, as every pipeline of the
-project), fits the same small CNN on the same finite in-memory dataset (3,000 images of 64x64,
-batch 64, with validation data) in its own fresh process, the two alternating, ``--runs`` times.
-A callback times every train and validation batch; what an epoch spends outside them, and what
-``fit`` spends after its last epoch, is the stall. Output per run: stalled epochs, stall seconds,
+project), fits the same small CNN on the same finite in-memory datasets (3,000 random images of
+64x64: 2,400 for training, 600 for validation; batch 64) in its own fresh process, the two
+alternating, ``--runs`` times. A callback times every train and validation batch; what an epoch
+spends outside them, and what ``fit`` spends after its last epoch, is the stall (the validation
+pass's drop falls inside its epoch). Output per run: passes stalled over 0.5 s, stall seconds,
 ``fit`` seconds; then the ratio of the mean ``fit`` times (on / off). The batches are the same
 in both settings, so the weights end the same.
 """
