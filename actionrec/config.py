@@ -44,6 +44,7 @@ class Synthetic(Section):
     frames: list[Annotated[int, Field(ge=2)]] = Field([30, 40], min_length=2, max_length=2, description="[min, max] frames, integers >= 2")
     size: list[Annotated[int, Field(ge=32)]] = Field([160, 120], min_length=2, max_length=2, description="even [width, height], each >= 32")
     fps: PositiveInt = 25
+    workers: Workers = 0
 
     @model_validator(mode="after")
     def _ordered_and_even(self):

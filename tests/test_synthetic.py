@@ -9,7 +9,7 @@ import pytest
 
 from actionrec import config
 from actionrec.data import synthetic, ucf101
-from actionrec.errors import ParamError
+from actionrec.errors import DataError, ParamError
 
 SMALL = dict(groups=8, clips_per_group=1, frames=[6, 8], size=[64, 48])
 
@@ -85,6 +85,22 @@ def test_same_seed_same_pixels_other_seed_other_pixels(tmp_path, dataset):
         assert other_frames.shape != frames.shape or not np.array_equal(frames, other_frames), rel
 
 
+def test_rendering_processes_write_the_same_files(tmp_path, dataset):
+    root, videos, _ = dataset  # rendered in this process
+    done = []
+    assert synthetic.generate(tmp_path, **SMALL, seed=3, workers=2, progress=done.append) == videos
+    assert done == list(range(1, len(videos) + 1))
+    for rel in [*videos, *(p.relative_to(root).as_posix() for p in (root / ucf101.LISTS_DIR).iterdir())]:
+        assert (tmp_path / rel).read_bytes() == (root / rel).read_bytes(), rel
+
+
+def test_a_video_that_cannot_be_written_names_its_file(tmp_path):
+    (tmp_path / "Rising").mkdir()
+    (tmp_path / "Rising" / "v_Rising_g01_c01.avi").mkdir()  # a folder where the video goes
+    with pytest.raises(DataError, match="v_Rising_g01_c01.avi: OpenCV could not open"):
+        synthetic.generate(tmp_path, **SMALL, seed=3, workers=2)
+
+
 def object_stats(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
     """Per frame: the object's (centroid y, area, contrast), from its difference to the clean background."""
     diff = np.abs(frames.astype(np.float32) - background).sum(-1)  # (T, H, W); sensor noise alone stays <= 21
@@ -155,6 +171,7 @@ def test_appearance_classes_are_not_motion_classes():
         ("data.synthetic.size", dict(size=[66, 47])),
         ("data.synthetic.size.0", dict(size=[64.0, 48])),
         ("data.synthetic.fps", dict(fps=0)),
+        ("data.synthetic.workers", dict(workers=-1)),
         ("data.synthetic.colour", dict(colour=1)),
     ],
 )

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from actionrec.config import Data
+from actionrec.config import Data, cores
 from actionrec.data import kaggle, synthetic, ucf101
 from actionrec.data.archives import extract_cached
 from actionrec.data.downloads import download
@@ -128,6 +128,7 @@ def _synthetic_root(data: Data, work: Path, *, seed: int, cache_dir: Path):
             size=tuple(s.size),
             fps=s.fps,
             seed=seed,
+            workers=cores(s.workers),
             progress=lambda done: bar.update(done - bar.n),
         )
     return root, None, {}

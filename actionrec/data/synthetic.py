@@ -30,6 +30,8 @@ every frame gets mild sensor noise.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing as mp
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,6 +194,24 @@ def render_clip(
     return out, np.clip(bg, 0, 255).astype(np.uint8)
 
 
+def _write_clip(job: tuple) -> str:
+    """Render one clip and write it as an MJPG .avi; returns its path relative to the root."""
+    root, class_name, group, clip, frames, size, fps, seed = job
+    rel = f"{class_name}/v_{class_name}_g{group:02d}_c{clip:02d}.avi"
+    clip_frames, _ = render_clip(class_name, group, clip, frames=frames, size=size, seed=seed)
+    writer = cv2.VideoWriter(str(Path(root) / rel), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    if not writer.isOpened():
+        raise DataError(f"{Path(root) / rel}: OpenCV could not open an MJPG video writer")
+    for frame in clip_frames:
+        writer.write(frame)
+    writer.release()
+    return rel
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)  # parallelism comes from the pool
+
+
 def generate(
     root: Path,
     *,
@@ -201,28 +221,29 @@ def generate(
     size: tuple[int, int] = (160, 120),
     fps: int = 25,
     seed: int = 0,
+    workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     """Write <root>/<Class>/v_<Class>_gGG_cCC.avi for every class, group (1..groups) and clip
     (1..clips_per_group), then the split lists and the class kinds via actionrec.data.ucf101.write_lists.
-    Returns relative paths. ``size`` is (width, height); ``progress(done)`` is called after each video."""
+    Returns relative paths. ``size`` is (width, height); ``workers`` rendering processes (every
+    clip draws from its own seed, so the files do not depend on it); ``progress(done)`` is called
+    after each video."""
     frames, size = tuple(frames), tuple(size)  # checked with params.yaml (actionrec.config.Synthetic)
     root = Path(root)
-    videos = []
+    jobs = []
     for name in CLASSES:
         (root / name).mkdir(parents=True, exist_ok=True)
-        for group in range(1, groups + 1):
-            for clip in range(1, clips_per_group + 1):
-                rel = f"{name}/v_{name}_g{group:02d}_c{clip:02d}.avi"
-                clip_frames, _ = render_clip(name, group, clip, frames=frames, size=size, seed=seed)
-                writer = cv2.VideoWriter(str(root / rel), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
-                if not writer.isOpened():
-                    raise DataError(f"{root / rel}: OpenCV could not open an MJPG video writer")
-                for frame in clip_frames:
-                    writer.write(frame)
-                writer.release()
-                videos.append(rel)
-                if progress:
-                    progress(len(videos))
+        jobs += [(str(root), name, g, c, frames, size, fps, seed) for g in range(1, groups + 1) for c in range(1, clips_per_group + 1)]
+    videos = []
+    with contextlib.ExitStack() as stack:
+        written = map(_write_clip, jobs)  # one process needs no pool: its start-up outweighs a small set
+        if workers > 1:
+            pool = stack.enter_context(mp.get_context("spawn").Pool(workers, initializer=_init_worker))
+            written = pool.imap(_write_clip, jobs, chunksize=4)
+        for rel in written:
+            videos.append(rel)
+            if progress:
+                progress(len(videos))
     ucf101.write_lists(root, list(CLASSES), videos, kinds=CLASSES)
     return videos
