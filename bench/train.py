@@ -10,13 +10,15 @@ input     The input pipeline alone against the training step alone, for the fast
           streaming from the dense frame store (--frames, default data/frames; a temporary
           synthetic one built from params.yaml when that is missing) with the architecture's
           own sampling (``settings.read_sampling``), ``input_size`` and augmentation, the
-          training rows and the batch size of params.yaml, and nothing else. "train" calls the
-          same model's compiled train step (the stage's horovod-aware model, Adam, the same loss
-          and metrics) with ``train_on_batch`` on one fixed batch already in memory, so no input
-          work at all. Both are timed after a warm-up. Examples are counted as the model consumes
-          them: a frame model's example is one frame (the pipeline reads a video's pack and
-          decodes one frame in each of its ``sampling.segments`` segments), a clip model's is one
-          clip of ``sampling.clip_len`` frames.
+          training rows and the architecture's batch size in params.yaml, and nothing else. "train"
+          calls the same model's compiled train step (the stage's horovod-aware model, under
+          ``sampling.consensus`` the stage's segmental-consensus trainer around it; Adam, the same
+          loss and metrics) with ``train_on_batch`` on one fixed batch already in memory, so no
+          input work at all. Both are timed after a warm-up. Examples are counted as the model
+          consumes them: a frame model's example is one frame (the pipeline reads a video's pack
+          and decodes one frame in each of its ``sampling.segments`` segments), or under the
+          consensus one video of K frames; a clip model's is one clip of ``sampling.clip_len``
+          frames.
           Goal: input >= 3x what training consumes, so the pipeline never starves the model.
 
 memory    Peak RSS of the real train stage (``python -m stages.train basic_cnn``, one process)
@@ -242,20 +244,19 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
     from actionrec.data.framestore import read_manifest, read_store
     from actionrec.data.inputs import Source, check_input_size, make_dataset
     from actionrec.train.settings import architecture, make_reproducible, read_sampling
-    from actionrec.train.training import split_train_val
+    from actionrec.train.training import segmental_consensus, split_train_val
 
     kinds = {arch: models.get(arch).INPUT for arch in args.archs}
     frames, flow = resolve_stores(args, params, work, need_flow=any(input_kinds.get(kind).flow for kind in kinds.values()))
     typed = config.check(config.Params, params)
     store = read_store(frames, typed.frames)
     seed = typed.seed
-    batch = args.batch_size or typed.train.batch_size
     train_rows, _ = split_train_val(read_manifest(frames), typed.train.val_groups, seed)
     source = Source(frames, train_rows, flow)
     # As the stage does with one process (bit-exact reruns on CPU); it applies to both sides.
     make_reproducible(distributed.World(0, 1, 0))
     print(
-        f"[input] frame store {frames}: {len(train_rows)} training videos, short side {store['short_side']}, batch {batch}, "
+        f"[input] frame store {frames}: {len(train_rows)} training videos, short side {store['short_side']}, "
         f"{args.seconds:g} s per measurement after warm-up, {os.cpu_count()} CPU cores"
     )
 
@@ -265,6 +266,7 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
         augment = Augment.of(section.augment)
         sampling = read_sampling(typed, arch, kind)
         size = check_input_size(section.input_size, store["short_side"], f"architectures.{arch}.input_size")
+        batch = args.batch_size or section.batch_size or typed.train.batch_size  # as the stage reads it
         ds = make_dataset(source, sampling, input_size=size, batch_size=batch, training=True, seed=seed, augment=augment)
 
         # Input pipeline alone: batches pulled as fast as it delivers them.
@@ -285,7 +287,11 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
             frames=sampling.kind.frames_per_example(sampling.clip_len), height=size, width=size, flow_stack=sampling.flow_stack
         )
         model = models.build(arch, len(store["classes"]), spec, section)
-        trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
+        if sampling.consensus:  # as the stage trains it: a video's K frames per example, the loss on their mean
+            inputs, heads, _ = segmental_consensus(model, sampling.segments)
+            trainer = distributed.DistributedModel(inputs=inputs, outputs=heads[0])
+        else:
+            trainer = distributed.DistributedModel(inputs=model.inputs, outputs=model.outputs)
         trainer.compile(
             optimizer=keras.optimizers.Adam(section.learning_rate),
             loss="sparse_categorical_crossentropy",
@@ -300,12 +306,14 @@ def bench_input(args, params: dict, work: Path) -> list[str]:
             trainer.train_on_batch(x, y)
             steps += 1
         train_rate = steps * example_count(x) / elapsed
-        if sampling.kind.per_frame:
+        if sampling.consensus:
+            unit = f"videos of {sampling.segments} frames of {size}x{size} (segmental consensus: 1 example = 1 video)"
+        elif sampling.kind.per_frame:
             unit = f"frames of {size}x{size} (1 example = 1 frame, {sampling.segments} segments per video read)"
         else:
             unit = f"clips of {sampling.clip_len}x{size}x{size} (frame_interval {sampling.frame_interval})"
             unit += f" + {sampling.flow_stack} flow fields" if sampling.flow_stack else ""
-        results.append((arch, unit, sampling.examples_per_video(), input_rate, train_rate))
+        results.append((arch, f"{unit}, batch {batch}", sampling.training_examples_per_video(), input_rate, train_rate))
         del trainer, model
         keras.backend.clear_session()
         gc.collect()
@@ -500,7 +508,7 @@ def main() -> None:
         "--flow", default="data/flow", help="flow store for two-stream models in the input part (missing: built from the frame store)"
     )
     parser.add_argument("--archs", nargs="+", default=list(ARCHS), help=f"input part: architectures (default {' '.join(ARCHS)})")
-    parser.add_argument("--batch-size", type=int, default=None, help="input part (default: train.batch_size)")
+    parser.add_argument("--batch-size", type=int, default=None, help="input part (default: each architecture's, as the stage)")
     parser.add_argument("--seconds", type=float, default=None, help="input part: seconds per measurement (default 10, quick 3)")
     parser.add_argument("--warmup-batches", type=int, default=20)
     parser.add_argument("--warmup-steps", type=int, default=5)
